@@ -1,0 +1,97 @@
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a build script reports a broken migrations/ directory by panicking"
+)]
+
+//! Embeds every project's `migrations/` at build time.
+//!
+//! `diesel_migrations::embed_migrations!` keeps the SQL text private, but
+//! `manage sqlmigrate` prints it and `manage migrate` splits it into timed
+//! steps, so we embed the files ourselves: one `&[SqlFiles]` static per
+//! project directory (a directory at the root holding `diesel.toml` and
+//! `migrations/`). Build-time checks catch what diesel would silently accept:
+//! two migrations sharing a version collapse into one.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::{env, fs};
+
+fn main() {
+    let root = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let out = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    let mut code = String::new();
+    let mut projects: Vec<_> = fs::read_dir(&root)
+        .expect("the package root is readable")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("diesel.toml").is_file() && p.join("migrations").is_dir())
+        .collect();
+    projects.sort();
+    for project in projects {
+        println!(
+            "cargo:rerun-if-changed={}",
+            project.join("migrations").display()
+        );
+        let name = project
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("project dir names are UTF-8");
+        writeln!(
+            code,
+            "/// The migrations of `{name}/migrations/`, in version order."
+        )
+        .unwrap();
+        writeln!(code, "pub static {}: &[SqlFiles] = &[", name.to_uppercase()).unwrap();
+        for (version, dir) in migration_dirs(&project.join("migrations")) {
+            let dir_name = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("UTF-8 names");
+            let file = |f: &str| {
+                let p = dir.join(f);
+                println!("cargo:rerun-if-changed={}", p.display());
+                p.is_file()
+                    .then(|| format!("include_str!({:?})", p.display().to_string()))
+            };
+            let up = file("up.sql").unwrap_or_else(|| panic!("{} has no up.sql", dir.display()));
+            let down =
+                file("down.sql").unwrap_or_else(|| panic!("{} has no down.sql", dir.display()));
+            let metadata =
+                file("metadata.toml").map_or("None".to_owned(), |m| format!("Some({m})"));
+            writeln!(
+                code,
+                "    SqlFiles {{ name: {dir_name:?}, version: {version:?}, up: {up}, down: {down}, metadata: {metadata} }},"
+            )
+            .unwrap();
+        }
+        writeln!(code, "];").unwrap();
+    }
+    fs::write(Path::new(&out).join("embedded_migrations.rs"), code).expect("OUT_DIR is writable");
+}
+
+/// Migration directories by version (the text before the first `_`, as diesel
+/// reads it), refusing two directories with one version.
+fn migration_dirs(migrations: &Path) -> BTreeMap<String, std::path::PathBuf> {
+    let mut found = BTreeMap::new();
+    for entry in fs::read_dir(migrations)
+        .expect("migrations/ is readable")
+        .filter_map(Result::ok)
+    {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !path.is_dir() || name.starts_with('.') {
+            continue;
+        }
+        let version = name.split('_').next().unwrap_or_default().to_owned();
+        if let Some(other) = found.insert(version.clone(), path.clone()) {
+            panic!(
+                "migrations {} and {} share version {version}: diesel would run only one of them",
+                other.display(),
+                path.display()
+            );
+        }
+    }
+    found
+}

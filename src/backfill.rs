@@ -1,0 +1,274 @@
+//! The batched backfill behind 0004: walks the primary key in ranges.
+//!
+//! Each batch is `UPDATE t SET col = expr WHERE id > lo AND id <= hi AND col
+//! IS NULL`: an index range scan touching only its batch (never the
+//! originals' `WHERE col IS NULL LIMIT n`, which re-scans the table every
+//! batch, nor `id IN (...)` lists), committed on its own before the next, so
+//! locks are short and an interruption loses at most the batch in flight. A
+//! re-run walks again and finds done ranges already filled. Rows written while
+//! it runs are caught because the walk re-reads `max(id)` at its end, and the
+//! run only succeeds once a final count finds no NULL: only then does the
+//! runner record the migration.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::timing;
+
+/// One column to fill from the others, per table.
+#[derive(Debug, Clone, Copy)]
+pub struct BackfillSpec {
+    pub table: &'static str,
+    /// The model name the seed's lines use, e.g. `LargeRecord`.
+    pub label: &'static str,
+    pub column: &'static str,
+    /// The SQL expression the column gets, e.g. `created_at::timestamptz`.
+    pub value: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BackfillOptions {
+    pub batch_size: u64,
+    pub pause: Duration,
+    /// Draw a progress bar on stderr (only where stderr is a terminal).
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("{count} rows of {table} still have {column} NULL after {passes} passes")]
+    NullsLeft {
+        table: String,
+        column: String,
+        count: i64,
+        passes: u32,
+    },
+    #[error("batch size must be at least 1")]
+    ZeroBatch,
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Which way a walk goes: filling NULLs, or clearing them again (the way down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Fill,
+    Clear,
+}
+
+#[derive(QueryableByName)]
+struct Bounds {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    lo: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    hi: Option<i64>,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Fills every table's column; succeeds only when no NULL is left.
+pub fn run(
+    conn: &mut PgConnection,
+    specs: &[BackfillSpec],
+    options: BackfillOptions,
+    out: &mut dyn Write,
+) -> Result<u64, BackfillError> {
+    const MAX_PASSES: u32 = 3;
+    let mut total = 0;
+    for spec in specs {
+        let started = Instant::now();
+        timing::step_start(
+            out,
+            &format!(
+                "Backfilling {}.{} in batches of {}...",
+                spec.label,
+                spec.column,
+                HumanCount(options.batch_size)
+            ),
+        )?;
+        let mut filled = 0;
+        for pass in 1..=MAX_PASSES {
+            filled += walk(conn, spec, Way::Fill, options, out)?;
+            let left = nulls_left(conn, spec)?;
+            if left == 0 {
+                break;
+            }
+            if pass == MAX_PASSES {
+                return Err(BackfillError::NullsLeft {
+                    table: spec.table.to_owned(),
+                    column: spec.column.to_owned(),
+                    count: left,
+                    passes: pass,
+                });
+            }
+        }
+        writeln!(
+            out,
+            "[{}] Backfill complete! Total: {} rows",
+            timing::stamp_clock(),
+            HumanCount(filled)
+        )?;
+        timing::step_done(
+            out,
+            &format!("✓ {}.{} backfilled", spec.label, spec.column),
+            started.elapsed(),
+        )?;
+        total += filled;
+    }
+    Ok(total)
+}
+
+/// The way down: clears the column again, batched like the way up.
+pub fn revert(
+    conn: &mut PgConnection,
+    specs: &[BackfillSpec],
+    options: BackfillOptions,
+    out: &mut dyn Write,
+) -> Result<u64, BackfillError> {
+    let mut total = 0;
+    for spec in specs.iter().rev() {
+        let started = Instant::now();
+        timing::step_start(
+            out,
+            &format!("Clearing {}.{} in batches...", spec.label, spec.column),
+        )?;
+        let cleared = walk(conn, spec, Way::Clear, options, out)?;
+        timing::step_done(
+            out,
+            &format!(
+                "✓ {}.{} cleared: {} rows",
+                spec.label,
+                spec.column,
+                HumanCount(cleared)
+            ),
+            started.elapsed(),
+        )?;
+        total += cleared;
+    }
+    Ok(total)
+}
+
+/// The SQL of one batch, `$1` and `$2` bounding the ids: `id > $1 AND id <= $2`.
+pub fn batch_sql(spec: &BackfillSpec) -> String {
+    batch_statement(spec, Way::Fill)
+}
+
+/// The SQL of one batch on the way down.
+pub fn revert_batch_sql(spec: &BackfillSpec) -> String {
+    batch_statement(spec, Way::Clear)
+}
+
+fn batch_statement(spec: &BackfillSpec, way: Way) -> String {
+    let BackfillSpec {
+        table,
+        column,
+        value,
+        ..
+    } = spec;
+    match way {
+        Way::Fill => format!(
+            "UPDATE {table} SET {column} = {value} WHERE id > $1 AND id <= $2 AND {column} IS NULL"
+        ),
+        Way::Clear => format!(
+            "UPDATE {table} SET {column} = NULL WHERE id > $1 AND id <= $2 AND {column} IS NOT NULL"
+        ),
+    }
+}
+
+/// One walk over the id range, re-reading the upper bound when it gets there
+/// so rows inserted meanwhile are covered too.
+fn walk(
+    conn: &mut PgConnection,
+    spec: &BackfillSpec,
+    way: Way,
+    options: BackfillOptions,
+    out: &mut dyn Write,
+) -> Result<u64, BackfillError> {
+    if options.batch_size == 0 {
+        return Err(BackfillError::ZeroBatch);
+    }
+    let batch = i64::try_from(options.batch_size).unwrap_or(i64::MAX);
+    let bounds = diesel::sql_query(format!(
+        "SELECT min(id) - 1 AS lo, max(id) AS hi FROM {}",
+        spec.table
+    ))
+    .get_result::<Bounds>(conn)?;
+    let (Some(mut lo), Some(mut hi)) = (bounds.lo, bounds.hi) else {
+        return Ok(0);
+    };
+    let bar = progress_bar(options.progress, u64::try_from(hi - lo).unwrap_or(0));
+    let sql = batch_statement(spec, way);
+    let verb = match way {
+        Way::Fill => "backfilled",
+        Way::Clear => "cleared",
+    };
+    let (mut done, mut number) = (0u64, 0u64);
+    while lo < hi {
+        let upper = lo.saturating_add(batch);
+        let started = Instant::now();
+        let rows = diesel::sql_query(&sql)
+            .bind::<BigInt, _>(lo)
+            .bind::<BigInt, _>(upper)
+            .execute(conn)?;
+        number += 1;
+        done += rows as u64;
+        let line = format!(
+            "[{}] Batch {number} {verb}: {} rows ({:.1}s)",
+            timing::stamp_clock(),
+            HumanCount(rows as u64),
+            started.elapsed().as_secs_f64()
+        );
+        bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
+        bar.inc(u64::try_from(upper.min(hi) - lo).unwrap_or(0));
+        lo = upper;
+        if lo >= hi {
+            let now = diesel::sql_query(format!(
+                "SELECT 0::bigint AS lo, max(id) AS hi FROM {}",
+                spec.table
+            ))
+            .get_result::<Bounds>(conn)?;
+            if let Some(new_hi) = now.hi.filter(|h| *h > hi) {
+                bar.inc_length(u64::try_from(new_hi - hi).unwrap_or(0));
+                hi = new_hi;
+            }
+        }
+        if lo < hi && !options.pause.is_zero() {
+            std::thread::sleep(options.pause);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(done)
+}
+
+fn nulls_left(conn: &mut PgConnection, spec: &BackfillSpec) -> QueryResult<i64> {
+    diesel::sql_query(format!(
+        "SELECT count(*) AS count FROM {} WHERE {} IS NULL",
+        spec.table, spec.column
+    ))
+    .get_result::<Count>(conn)
+    .map(|c| c.count)
+}
+
+/// A bar with rate and ETA over the id range, or a hidden one.
+pub fn progress_bar(shown: bool, length: u64) -> ProgressBar {
+    if !shown {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} rows  {per_sec}  ETA {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}

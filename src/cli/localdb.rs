@@ -1,0 +1,97 @@
+//! `manage localdb start|stop|status`: a PostgreSQL for this project, from
+//! the installed binaries, listening where the project's `.env` points.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::config::Project;
+use crate::localdb::{self, Cluster, Durability, Status};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum Action {
+    /// Create (first time) and start the cluster, and create the database
+    Start,
+    /// Stop the cluster (its data stays)
+    Stop,
+    /// Say whether it runs (exit 0) or not (exit 3)
+    Status,
+}
+
+/// The project's cluster: `target/localdb/<project>/` at the repository root.
+pub fn cluster(project: &Project) -> anyhow::Result<(Cluster, String)> {
+    let (host, port, user, database) = localdb::url_parts(&project.database_url)?;
+    let root = project
+        .root()
+        .join("target")
+        .join("localdb")
+        .join(project.name());
+    Ok((Cluster::new(root, &host, port, &user)?, database))
+}
+
+pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let (cluster, database) = cluster(project)?;
+    let place = format!("{}:{}", cluster.host, cluster.port);
+    match args.action {
+        Action::Start => {
+            if cluster.init()? {
+                writeln!(out, "Created a cluster in {}", cluster.data_dir().display())?;
+            }
+            cluster.start(Durability::Real)?;
+            if cluster.create_database(&database)? {
+                writeln!(out, "Created database {database}")?;
+            }
+            writeln!(
+                out,
+                "{} running on {place}, database {database} (log: {})",
+                cluster.server_version()?,
+                cluster.log_file().display()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Stop => {
+            let said = if cluster.stop()? {
+                "stopped"
+            } else {
+                "was not running"
+            };
+            writeln!(
+                out,
+                "Local PostgreSQL for {} on {place} {said}",
+                project.name()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Status => match cluster.status()? {
+            Status::Running { pid } => {
+                let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "running on {place}{pid}, data in {}",
+                    cluster.data_dir().display()
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Status::Stopped => {
+                writeln!(
+                    out,
+                    "stopped (data in {}); start it with `manage localdb start`",
+                    cluster.data_dir().display()
+                )?;
+                Ok(ExitCode::from(3))
+            }
+            Status::NotCreated => {
+                writeln!(
+                    out,
+                    "not created yet; `manage localdb start` creates and starts it"
+                )?;
+                Ok(ExitCode::from(3))
+            }
+        },
+    }
+}

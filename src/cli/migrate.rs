@@ -1,0 +1,50 @@
+//! `manage migrate [demoapp] [TARGET] [--fake] [--plan]`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::Project;
+use crate::migrations::runner::{self, MigrateOptions};
+use crate::migrations::source::RunSettings;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "TARGET is `zero`, a migration name or a unique prefix of one (0003); none means the latest.\nExamples: migrate demoapp 0001 | migrate 0002 --fake | migrate 0005 --batch-size 50000"
+)]
+pub struct Args {
+    /// [APP_LABEL] [TARGET], as Django's migrate
+    #[arg(num_args = 0..=2, value_name = "APP_LABEL|TARGET")]
+    pub args: Vec<String>,
+    /// Record (or unrecord) the migrations without running them
+    #[arg(long)]
+    pub fake: bool,
+    /// Print what would run, and run nothing
+    #[arg(long)]
+    pub plan: bool,
+    /// Rows per backfill batch for 0004 (default: the scenario's)
+    #[arg(long, value_parser = super::parse_positive, value_name = "N")]
+    pub batch_size: Option<u64>,
+    /// Seconds to pause between backfill batches
+    #[arg(long, value_parser = super::parse_seconds, default_value = "0", value_name = "SECONDS")]
+    pub pause: Duration,
+}
+
+pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let scenario = project.scenario;
+    let target = runner::split_args(scenario, &args.args)?;
+    // an unknown target is reported before anything touches the database
+    runner::resolve_target(scenario, target)?;
+    let mut conn = super::connect(project)?;
+    let options = MigrateOptions {
+        fake: args.fake,
+        plan: args.plan,
+        settings: RunSettings {
+            batch_size: args.batch_size,
+            pause: args.pause,
+            progress: super::progress_wanted(),
+        },
+    };
+    runner::migrate(&mut conn, scenario, target, options, out)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,190 @@
+//! `manage`: the seeds' `python manage.py` commands, with Django's names.
+//!
+//! One file per subcommand, each an `Args` struct and a `run` function writing
+//! to the `Write` it is given. [`main`] prints any error once, on one line,
+//! and exits non-zero; it never panics on bad input.
+
+pub mod localdb;
+pub mod migrate;
+pub mod runserver;
+pub mod seed_large_table;
+pub mod showmigrations;
+pub mod sqlmigrate;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Project};
+use crate::db;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "manage",
+    version,
+    about = "The risky_migrations lab: run the seeds' migrations, seed, serve and measure",
+    after_help = "The project is --project, else PROJECT from the nearest .env. DATABASE_URL and PORT come from the project's .env; the environment overrides them."
+)]
+pub struct Cli {
+    /// Project directory to act on (e.g. proj04_change_column_type)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Move the database forward or back to a migration (Django's migrate)
+    Migrate(migrate::Args),
+    /// List migrations and whether they are applied
+    Showmigrations(showmigrations::Args),
+    /// Print the SQL a migration runs
+    Sqlmigrate(sqlmigrate::Args),
+    /// Fill the small and the large table (streams COPY)
+    #[command(name = "seed_large_table")]
+    SeedLargeTable(seed_large_table::Args),
+    /// Serve the seed's endpoints (Django's runserver)
+    Runserver(runserver::Args),
+    /// Start, stop or inspect a local PostgreSQL for this project
+    Localdb(localdb::Args),
+}
+
+/// Parses the command line and runs it; errors become one line on stderr.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let rendered = e.render().to_string();
+            let line = rendered.lines().next().unwrap_or("error: bad arguments");
+            eprintln!("{line} (see --help)");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    init_logging();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match run(cli, &mut out) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = out.flush();
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error chain on one line, each cause once.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let project = config::resolve_here(cli.project.as_deref())?;
+    match cli.command {
+        Command::Migrate(args) => migrate::run(&project, args, out),
+        Command::Showmigrations(args) => showmigrations::run(&project, args, out),
+        Command::Sqlmigrate(args) => sqlmigrate::run(&project, args, out),
+        Command::SeedLargeTable(args) => seed_large_table::run(&project, args, out),
+        Command::Runserver(args) => runserver::run(&project, args, out),
+        Command::Localdb(args) => localdb::run(&project, args, out),
+    }
+}
+
+/// A connection to the project's database, or an error naming where it
+/// looked and how to get a server.
+pub fn connect(project: &Project) -> anyhow::Result<diesel::PgConnection> {
+    db::connect(&project.database_url).with_context(|| {
+        format!(
+            "start one with `manage localdb start` (or `docker compose up -d db` in {}/), or set DATABASE_URL",
+            project.name()
+        )
+    })
+}
+
+/// Whether to draw progress bars: only for a person at a terminal.
+pub fn progress_wanted() -> bool {
+    io::stderr().is_terminal()
+}
+
+/// Parses a row count or batch size: `1000000`, `1_000_000` or `1,000,000`.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let digits: String = text.chars().filter(|c| *c != '_' && *c != ',').collect();
+    match digits.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(_) if digits.starts_with('-') => Err(format!("must be zero or more, got {text}")),
+        Err(_) => Err(format!("must be a whole number, got {text:?}")),
+    }
+}
+
+/// Parses a positive count (a batch size).
+pub fn parse_positive(text: &str) -> Result<u64, String> {
+    match parse_count(text)? {
+        0 => Err("must be at least 1".to_owned()),
+        n => Ok(n),
+    }
+}
+
+/// Parses seconds: `0.5`, `2`.
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("must be a number of seconds, got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn counts_parse_as_users_write_them() {
+        assert_eq!(parse_count("1_000_000"), Ok(1_000_000));
+        assert_eq!(parse_count("1,000"), Ok(1000));
+        assert!(parse_count("-5").unwrap_err().contains("zero or more"));
+        assert!(parse_count("ten").is_err());
+        assert!(parse_positive("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert_eq!(
+            parse_seconds("0.5"),
+            Ok(std::time::Duration::from_millis(500))
+        );
+    }
+}

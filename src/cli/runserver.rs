@@ -1,0 +1,105 @@
+//! `manage runserver [ADDR:]PORT`: the seed's endpoints, as Django's runserver.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::config::Project;
+use crate::{db, web};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// PORT or ADDR:PORT (default 127.0.0.1 and the project's PORT; `0:8002` means 0.0.0.0:8002)
+    #[arg(value_name = "ADDRPORT")]
+    pub addrport: Option<String>,
+    /// Database connections in the pool
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
+}
+
+/// `8002`, `0.0.0.0:8002`, `0:8002` (Django's shorthand), `[::1]:8002`.
+pub fn parse_addrport(text: Option<&str>, default_port: u16) -> anyhow::Result<SocketAddr> {
+    let bad = || {
+        anyhow::anyhow!(
+            "{:?} is not a valid port number or address:port pair",
+            text.unwrap_or("")
+        )
+    };
+    match text {
+        None => Ok(SocketAddr::from(([127, 0, 0, 1], default_port))),
+        Some(port) if port.chars().all(|c| c.is_ascii_digit()) => Ok(SocketAddr::from((
+            [127, 0, 0, 1],
+            port.parse::<u16>().map_err(|_| bad())?,
+        ))),
+        Some(addr) => {
+            let addr = addr
+                .strip_prefix("0:")
+                .map_or_else(|| addr.to_owned(), |port| format!("0.0.0.0:{port}"));
+            addr.parse().map_err(|_| bad())
+        }
+    }
+}
+
+pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let addr = parse_addrport(args.addrport.as_deref(), project.port)?;
+    serve(project, addr, args.pool_size, out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Binds, prints Django's banner, and serves until Ctrl-C.
+pub fn serve(
+    project: &Project,
+    addr: SocketAddr,
+    pool_size: u32,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let state = web::AppState {
+        pool: db::pool(&project.database_url, pool_size),
+        scenario: project.scenario,
+    };
+    writeln!(
+        out,
+        "{}",
+        chrono::Local::now().format("%B %d, %Y - %H:%M:%S")
+    )?;
+    writeln!(
+        out,
+        "Serving {} with database {}",
+        project.name(),
+        crate::config::redact_url(&project.database_url)
+    )?;
+    writeln!(out, "Starting development server at http://{addr}/")?;
+    writeln!(out, "Quit the server with CONTROL-C.")?;
+    out.flush()?;
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    actix_web::rt::System::new()
+        .block_on(async move { web::server(state, listener, workers)?.await })
+        .context("the server stopped")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_read_as_django_reads_them() {
+        assert_eq!(
+            parse_addrport(None, 8002).unwrap().to_string(),
+            "127.0.0.1:8002"
+        );
+        assert_eq!(
+            parse_addrport(Some("9000"), 8002).unwrap().to_string(),
+            "127.0.0.1:9000"
+        );
+        assert_eq!(
+            parse_addrport(Some("0:8002"), 1).unwrap().to_string(),
+            "0.0.0.0:8002"
+        );
+        assert!(parse_addrport(Some("nope"), 1).is_err());
+        assert!(parse_addrport(Some("70000"), 1).is_err());
+    }
+}

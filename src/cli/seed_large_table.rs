@@ -1,0 +1,31 @@
+//! `manage seed_large_table [--large-count N] [--batch-size B]`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::config::Project;
+use crate::seed;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Rows for the large table (default: the seed's, 10,000,000 for proj04)
+    #[arg(long, value_parser = super::parse_count, allow_hyphen_values = true, value_name = "N")]
+    pub large_count: Option<u64>,
+    /// Rows per COPY batch (default: the seed's)
+    #[arg(long, value_parser = super::parse_positive, allow_hyphen_values = true, value_name = "B")]
+    pub batch_size: Option<u64>,
+}
+
+pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let plan = project.scenario.seed_plan();
+    let mut conn = super::connect(project)?;
+    seed::seed(
+        &mut conn,
+        plan,
+        args.large_count.unwrap_or(plan.default_large_count),
+        args.batch_size.unwrap_or(plan.default_batch_size),
+        super::progress_wanted(),
+        out,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

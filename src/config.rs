@@ -1,0 +1,199 @@
+//! Which project a command acts on, and where its database is.
+//!
+//! As the seeds' `cd projNN && python manage.py ...`: `--project <dir>` wins,
+//! else `PROJECT` from the environment, else `PROJECT` from the nearest `.env`
+//! (the current directory, then its parents). The project directory's own
+//! `.env` then gives `DATABASE_URL` and `PORT`, and the environment overrides
+//! both, as in the seeds' compose files. Nothing here mutates the process
+//! environment, so tests can resolve several projects side by side.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::scenarios::{self, Scenario};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no project chosen: pass --project <dir> or set PROJECT in a .env (known projects: {known})"
+    )]
+    NoProject { known: String },
+    #[error("unknown project {name:?} (known projects: {known})")]
+    UnknownProject { name: String, known: String },
+    #[error("project directory {name}/ not found in {start} or its parents")]
+    ProjectDirNotFound { name: String, start: String },
+    #[error("DATABASE_URL is not set: put it in {env_file} or the environment")]
+    NoDatabaseUrl { env_file: String },
+    #[error("cannot read {path}: {reason}")]
+    EnvFile { path: String, reason: String },
+    #[error("PORT must be a port number, got {0:?}")]
+    BadPort(String),
+    #[error("cannot find the current directory: {0}")]
+    Cwd(std::io::Error),
+}
+
+/// A resolved project: its scenario, directory and database.
+#[derive(Clone)]
+pub struct Project {
+    pub scenario: &'static dyn Scenario,
+    /// The project directory, holding `diesel.toml`, `.env` and `migrations/`.
+    pub dir: PathBuf,
+    pub database_url: String,
+    /// The HTTP port the seed used (`runserver` without an address).
+    pub port: u16,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project")
+            .field("name", &self.scenario.project())
+            .field("dir", &self.dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Project {
+    pub fn name(&self) -> &'static str {
+        self.scenario.project()
+    }
+
+    /// The repository root: the project directory's parent.
+    pub fn root(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+}
+
+/// Resolves the project from `--project`, the environment and `.env` files,
+/// starting the `.env` search at `start` (normally the current directory).
+pub fn resolve(flag: Option<&str>, start: &Path) -> Result<Project, ConfigError> {
+    let known = || {
+        scenarios::all()
+            .iter()
+            .map(|s| s.project())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let name = match flag
+        .map(str::to_owned)
+        .or_else(|| std::env::var("PROJECT").ok())
+    {
+        Some(name) => name,
+        None => nearest_env(start)?
+            .and_then(|vars| vars.get("PROJECT").cloned())
+            .ok_or_else(|| ConfigError::NoProject { known: known() })?,
+    };
+    let scenario = scenarios::find(&name).ok_or_else(|| ConfigError::UnknownProject {
+        name: name.clone(),
+        known: known(),
+    })?;
+    let dir = find_project_dir(scenario.project(), start).ok_or_else(|| {
+        ConfigError::ProjectDirNotFound {
+            name: name.clone(),
+            start: start.display().to_string(),
+        }
+    })?;
+    let env_file = dir.join(".env");
+    let vars = if env_file.is_file() {
+        read_env(&env_file)?
+    } else {
+        HashMap::new()
+    };
+    let setting = |key: &str| std::env::var(key).ok().or_else(|| vars.get(key).cloned());
+    let database_url = setting("DATABASE_URL").ok_or_else(|| ConfigError::NoDatabaseUrl {
+        env_file: env_file.display().to_string(),
+    })?;
+    let port = match setting("PORT") {
+        Some(p) => p.parse().map_err(|_| ConfigError::BadPort(p))?,
+        None => scenario.default_port(),
+    };
+    Ok(Project {
+        scenario,
+        dir,
+        database_url,
+        port,
+    })
+}
+
+/// Resolves from the current directory.
+pub fn resolve_here(flag: Option<&str>) -> Result<Project, ConfigError> {
+    let cwd = std::env::current_dir().map_err(ConfigError::Cwd)?;
+    resolve(flag, &cwd)
+}
+
+/// `start` or an ancestor named `name`, or `name/` inside one of them.
+fn find_project_dir(name: &str, start: &Path) -> Option<PathBuf> {
+    start.ancestors().find_map(|dir| {
+        let is_project = |d: &Path| d.join("diesel.toml").is_file();
+        if dir.file_name().is_some_and(|n| n == name) && is_project(dir) {
+            Some(dir.to_path_buf())
+        } else {
+            let inside = dir.join(name);
+            is_project(&inside).then_some(inside)
+        }
+    })
+}
+
+/// The variables of the nearest `.env` at or above `start`.
+fn nearest_env(start: &Path) -> Result<Option<HashMap<String, String>>, ConfigError> {
+    match start
+        .ancestors()
+        .map(|d| d.join(".env"))
+        .find(|p| p.is_file())
+    {
+        Some(path) => read_env(&path).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn read_env(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let error = |reason: String| ConfigError::EnvFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    dotenvy::from_path_iter(path)
+        .map_err(|e| error(e.to_string()))?
+        .map(|item| item.map_err(|e| error(e.to_string())))
+        .collect()
+}
+
+/// The URL with its password replaced by `***`, for any output.
+pub fn redact_url(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(mut url) if url.password().is_some() => {
+            // set_password only fails for URLs that cannot have one
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "<a DATABASE_URL that is not a URL>".to_owned(),
+    }
+}
+
+/// `host:port/database`, naming where a URL points without its secrets.
+pub fn describe_target(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(url) => format!(
+            "{}:{}{}",
+            url.host_str().unwrap_or("localhost"),
+            url.port().unwrap_or(5432),
+            url.path()
+        ),
+        Err(_) => "<a DATABASE_URL that is not a URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        let url = "postgres://postgres:s3cret@db.example:5434/risky_migrations";
+        assert!(!redact_url(url).contains("s3cret"));
+        assert!(redact_url(url).contains("db.example:5434"));
+        assert_eq!(describe_target(url), "db.example:5434/risky_migrations");
+        assert!(!redact_url("not a url s3cret").contains("s3cret"));
+    }
+}

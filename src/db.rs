@@ -1,0 +1,140 @@
+//! Connections to PostgreSQL: one for commands, a pool for the server.
+//!
+//! Every connection pins `TimeZone` to UTC: text becomes `timestamptz`
+//! through the session's time zone, and the lab must convert the same way
+//! whatever the server's or the user's setting is. Connection errors name the
+//! host and database, never the password.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sql_types::{Bool, Text};
+use std::time::Duration;
+
+use crate::config::describe_target;
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to PostgreSQL at {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("table {table} does not exist: {hint}")]
+    MissingTable { table: String, hint: String },
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Opens a connection with the session settings the lab relies on.
+pub fn connect(database_url: &str) -> Result<PgConnection, DbError> {
+    let mut conn = PgConnection::establish(database_url).map_err(|e| DbError::Connect {
+        target: describe_target(database_url),
+        reason: connection_reason(&e.to_string(), database_url),
+    })?;
+    configure(&mut conn)?;
+    Ok(conn)
+}
+
+fn configure(conn: &mut PgConnection) -> QueryResult<()> {
+    conn.batch_execute("SET TimeZone = 'UTC'")
+}
+
+/// The useful part of libpq's message, on one line and without secrets:
+/// `connection to server at "localhost" (::1), port 5999 failed: Connection refused`
+/// becomes `Connection refused`.
+fn connection_reason(message: &str, database_url: &str) -> String {
+    let first = message
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("unknown error");
+    let reason = first
+        .rsplit_once("failed: ")
+        .map_or(first, |(_, r)| r)
+        .trim();
+    let reason = reason.trim_start_matches("FATAL:").trim();
+    match url::Url::parse(database_url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        Some(password) if !password.is_empty() => reason.replace(&password, "***"),
+        _ => reason.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SessionSettings;
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        configure(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A pool that starts even when the database is down: the server then answers
+/// 503 until it comes back, instead of refusing to start.
+pub fn pool(database_url: &str, size: u32) -> PgPool {
+    Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(2))
+        .connection_customizer(Box::new(SessionSettings))
+        .build_unchecked(ConnectionManager::new(database_url))
+}
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = Bool)]
+    exists: bool,
+}
+
+/// Whether `table` exists in the connection's search path.
+pub fn table_exists(conn: &mut PgConnection, table: &str) -> QueryResult<bool> {
+    diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS exists")
+        .bind::<Text, _>(table)
+        .get_result::<Exists>(conn)
+        .map(|e| e.exists)
+}
+
+/// Whether `table.column` exists.
+pub fn column_exists(conn: &mut PgConnection, table: &str, column: &str) -> QueryResult<bool> {
+    diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute
+                        WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped) AS exists",
+    )
+    .bind::<Text, _>(table)
+    .bind::<Text, _>(column)
+    .get_result::<Exists>(conn)
+    .map(|e| e.exists)
+}
+
+/// Fails with [`DbError::MissingTable`] unless every table exists.
+pub fn require_tables(conn: &mut PgConnection, tables: &[&str], hint: &str) -> Result<(), DbError> {
+    for table in tables {
+        if !table_exists(conn, table)? {
+            return Err(DbError::MissingTable {
+                table: (*table).to_owned(),
+                hint: hint.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_messages_shrink_to_their_reason() {
+        let msg = "connection to server at \"localhost\" (::1), port 5999 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n";
+        assert_eq!(
+            connection_reason(msg, "postgres://u:pw@localhost:5999/db"),
+            "Connection refused"
+        );
+        let auth = "connection to server at \"h\" failed: FATAL:  password authentication failed for user \"pw\"";
+        assert_eq!(
+            connection_reason(auth, "postgres://pw:pw@h/db"),
+            "password authentication failed for user \"***\""
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! risky_migrations: a lab for changing big PostgreSQL tables without
+//! downtime, a Rust port (Diesel, actix-web) of two Django demos of risky
+//! versus safe migrations.
+//!
+//! Modules, one concern each:
+//! - [`config`]: which project, which database (`--project`, `.env`).
+//! - [`db`]: connections and the pool, with the session settings the lab needs.
+//! - [`localdb`]: a local PostgreSQL from the installed binaries.
+//! - [`migrations`]: the runner behind `manage migrate` (Django semantics on
+//!   diesel's migration table), the embedded SQL and the Rust migrations.
+//! - [`backfill`]: the batched keyset backfill (0004).
+//! - [`safe_ddl`]: NOT NULL without a scan under ACCESS EXCLUSIVE (0005).
+//! - [`seed`]: streaming COPY seeding.
+//! - [`timing`]: the seed's timing lines.
+//! - [`web`]: the HTTP endpoints.
+//! - [`scenarios`]: the seed projects; they declare, the modules above run.
+//! - [`cli`]: the `manage` subcommands.
+
+pub mod backfill;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod localdb;
+pub mod migrations;
+pub mod safe_ddl;
+pub mod scenarios;
+pub mod seed;
+pub mod timing;
+pub mod web;

@@ -1,0 +1,446 @@
+//! Django's `migrate` semantics on diesel's migration table.
+//!
+//! `migrate [app] [TARGET]` moves the database forward or back to TARGET:
+//! unapplied migrations up to it are applied in order, applied ones after it
+//! are reverted newest first. TARGET is `zero`, a full name or a unique
+//! prefix (`0003`); none means the latest. `--fake` records or unrecords
+//! without running; `--plan` prints what would happen. The output keeps
+//! Django's shape (`Operations to perform:`, `  Applying demoapp.X... OK`)
+//! and adds what the lab measured: each migration's duration.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::time::Instant;
+
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_migrations::MigrationHarness;
+
+use super::RustMigration;
+use super::embedded::{SqlFiles, annotate};
+use super::source::{LabMigration, RunSettings};
+use crate::backfill;
+use crate::safe_ddl;
+use crate::scenarios::Scenario;
+use crate::timing;
+
+diesel::table! {
+    __diesel_schema_migrations (version) {
+        version -> VarChar,
+        run_on -> Timestamp,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("No installed app with label '{0}'.")]
+    UnknownApp(String),
+    #[error("Cannot find a migration matching '{target}' from app '{app}' (known: {known})")]
+    UnknownTarget {
+        target: String,
+        app: String,
+        known: String,
+    },
+    #[error(
+        "More than one migration matches '{target}' in app '{app}': {matches}. Please be more specific."
+    )]
+    Ambiguous {
+        target: String,
+        app: String,
+        matches: String,
+    },
+    #[error(
+        "{verb} {name} failed: {cause}\n  nothing of it was recorded; run the same command again to {retry}"
+    )]
+    Failed {
+        verb: &'static str,
+        name: String,
+        cause: String,
+        retry: &'static str,
+    },
+    #[error("reading the migration table: {0}")]
+    Table(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Where `migrate` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Latest,
+    Zero,
+    /// The index of a migration in the scenario's list.
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Apply,
+    Unapply,
+}
+
+/// One planned move.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    pub files: &'static SqlFiles,
+    pub direction: Direction,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MigrateOptions {
+    pub fake: bool,
+    pub plan: bool,
+    pub settings: RunSettings,
+}
+
+/// Reads `[app] [target]` as Django does: one argument that is the app label
+/// is the app, otherwise it is the target.
+pub fn split_args<'a>(
+    scenario: &dyn Scenario,
+    args: &'a [String],
+) -> Result<Option<&'a str>, MigrateError> {
+    match args {
+        [] => Ok(None),
+        [one] if one == scenario.app_label() => Ok(None),
+        [one] => Ok(Some(one)),
+        [app, target] if app == scenario.app_label() => Ok(Some(target)),
+        [app, ..] => Err(MigrateError::UnknownApp(app.clone())),
+    }
+}
+
+/// `zero`, a full migration name, or a unique prefix of one.
+pub fn resolve_target(scenario: &dyn Scenario, text: Option<&str>) -> Result<Target, MigrateError> {
+    let Some(text) = text else {
+        return Ok(Target::Latest);
+    };
+    if text == "zero" {
+        return Ok(Target::Zero);
+    }
+    let migrations = scenario.migrations();
+    if let Some(i) = migrations.iter().position(|m| m.name == text) {
+        return Ok(Target::Index(i));
+    }
+    let matches: Vec<usize> = (0..migrations.len())
+        .filter(|&i| migrations[i].name.starts_with(text))
+        .collect();
+    match matches.as_slice() {
+        [i] => Ok(Target::Index(*i)),
+        [] => Err(MigrateError::UnknownTarget {
+            target: text.to_owned(),
+            app: scenario.app_label().to_owned(),
+            known: format!(
+                "zero, {}",
+                migrations
+                    .iter()
+                    .map(|m| m.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+        many => Err(MigrateError::Ambiguous {
+            target: text.to_owned(),
+            app: scenario.app_label().to_owned(),
+            matches: many
+                .iter()
+                .map(|&i| migrations[i].name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The versions recorded in `__diesel_schema_migrations` (created if missing).
+pub fn applied_versions(conn: &mut PgConnection) -> Result<BTreeSet<String>, MigrateError> {
+    let applied = MigrationHarness::<Pg>::applied_migrations(conn)
+        .map_err(|e| MigrateError::Table(e.to_string()))?;
+    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+}
+
+/// The moves that bring `applied` to `target`: applies first, in order, or
+/// reverts, newest first.
+pub fn plan(
+    migrations: &'static [SqlFiles],
+    applied: &BTreeSet<String>,
+    target: Target,
+) -> Vec<Step> {
+    let keep = match target {
+        Target::Latest => migrations.len(),
+        Target::Zero => 0,
+        Target::Index(i) => i + 1,
+    };
+    let is_applied = |m: &SqlFiles| applied.contains(m.version);
+    let mut steps: Vec<Step> = migrations[keep..]
+        .iter()
+        .rev()
+        .filter(|m| is_applied(m))
+        .map(|files| Step {
+            files,
+            direction: Direction::Unapply,
+        })
+        .collect();
+    steps.extend(
+        migrations[..keep]
+            .iter()
+            .filter(|m| !is_applied(m))
+            .map(|files| Step {
+                files,
+                direction: Direction::Apply,
+            }),
+    );
+    steps
+}
+
+/// `manage migrate`: plans, then runs (or fakes, or prints) each step.
+pub fn migrate(
+    conn: &mut PgConnection,
+    scenario: &dyn Scenario,
+    target_text: Option<&str>,
+    options: MigrateOptions,
+    out: &mut dyn Write,
+) -> Result<(), MigrateError> {
+    let target = resolve_target(scenario, target_text)?;
+    let applied = applied_versions(conn)?;
+    let steps = plan(scenario.migrations(), &applied, target);
+    let app = scenario.app_label();
+    if options.plan {
+        return print_plan(scenario, &steps, out);
+    }
+    writeln!(out, "Operations to perform:")?;
+    match target {
+        Target::Latest => writeln!(out, "  Apply all migrations: {app}")?,
+        Target::Zero => writeln!(out, "  Unapply all migrations: {app}")?,
+        Target::Index(i) => writeln!(
+            out,
+            "  Target specific migration: {}, from {app}",
+            scenario.migrations()[i].name
+        )?,
+    }
+    writeln!(out, "Running migrations:")?;
+    if steps.is_empty() {
+        writeln!(out, "  No migrations to apply.")?;
+    }
+    for step in steps {
+        run_step(conn, scenario, step, options, out)?;
+    }
+    Ok(())
+}
+
+fn run_step(
+    conn: &mut PgConnection,
+    scenario: &dyn Scenario,
+    step: Step,
+    options: MigrateOptions,
+    out: &mut dyn Write,
+) -> Result<(), MigrateError> {
+    let app = scenario.app_label();
+    let (verb, retry) = match step.direction {
+        Direction::Apply => ("Applying", "finish it"),
+        Direction::Unapply => ("Unapplying", "finish reverting it"),
+    };
+    write!(out, "  {verb} {app}.{}...", step.files.name)?;
+    out.flush()?;
+    if options.fake {
+        record(conn, step)?;
+        writeln!(out, " FAKED")?;
+        return Ok(());
+    }
+    let started = Instant::now();
+    let result = {
+        let mut lines = FreshLine {
+            inner: &mut *out,
+            started: false,
+        };
+        let migration =
+            LabMigration::new(scenario, step.files, options.settings, Box::new(&mut lines));
+        match step.direction {
+            Direction::Apply => MigrationHarness::<Pg>::run_migration(conn, &migration).map(drop),
+            Direction::Unapply => {
+                MigrationHarness::<Pg>::revert_migration(conn, &migration).map(drop)
+            }
+        }
+    };
+    match result {
+        Ok(()) => {
+            writeln!(out, " OK ({})", timing::seconds(started.elapsed()))?;
+            Ok(())
+        }
+        Err(cause) => {
+            writeln!(out, " FAILED")?;
+            Err(MigrateError::Failed {
+                verb,
+                name: step.files.name.to_owned(),
+                cause: cause.to_string(),
+                retry,
+            })
+        }
+    }
+}
+
+/// Records (apply) or unrecords (unapply) a migration without running it.
+fn record(conn: &mut PgConnection, step: Step) -> QueryResult<()> {
+    use __diesel_schema_migrations::dsl;
+    match step.direction {
+        Direction::Apply => diesel::insert_into(dsl::__diesel_schema_migrations)
+            .values(dsl::version.eq(step.files.version))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .map(drop),
+        Direction::Unapply => {
+            diesel::delete(dsl::__diesel_schema_migrations.find(step.files.version))
+                .execute(conn)
+                .map(drop)
+        }
+    }
+}
+
+fn describe(scenario: &dyn Scenario, files: &SqlFiles) -> String {
+    match scenario.rust_migration(files.version) {
+        Some(RustMigration::Backfill { .. }) => {
+            "Backfill in batches (Rust, one transaction per batch)".to_owned()
+        }
+        Some(RustMigration::SafeNotNull(_)) => {
+            "Enforce NOT NULL (CHECK NOT VALID, VALIDATE, SET NOT NULL)".to_owned()
+        }
+        None => annotate(files.up)
+            .banner
+            .unwrap_or_else(|| "Raw SQL operation".to_owned()),
+    }
+}
+
+fn print_plan(
+    scenario: &dyn Scenario,
+    steps: &[Step],
+    out: &mut dyn Write,
+) -> Result<(), MigrateError> {
+    writeln!(out, "Planned operations:")?;
+    if steps.is_empty() {
+        writeln!(out, "  No planned migration operations.")?;
+    }
+    for step in steps {
+        let undo = if step.direction == Direction::Unapply {
+            "Undo "
+        } else {
+            ""
+        };
+        writeln!(out, "{}.{}", scenario.app_label(), step.files.name)?;
+        writeln!(out, "    {undo}{}", describe(scenario, step.files))?;
+    }
+    Ok(())
+}
+
+/// `manage showmigrations`, in Django's format.
+pub fn showmigrations(
+    conn: &mut PgConnection,
+    scenario: &dyn Scenario,
+    out: &mut dyn Write,
+) -> Result<(), MigrateError> {
+    let applied = applied_versions(conn)?;
+    writeln!(out, "{}", scenario.app_label())?;
+    for m in scenario.migrations() {
+        let mark = if applied.contains(m.version) {
+            'X'
+        } else {
+            ' '
+        };
+        writeln!(out, " [{mark}] {}", m.name)?;
+    }
+    Ok(())
+}
+
+/// `manage sqlmigrate`: the SQL `manage migrate` runs for one migration.
+pub fn sqlmigrate(
+    scenario: &'static dyn Scenario,
+    target: &str,
+    backwards: bool,
+    out: &mut dyn Write,
+) -> Result<(), MigrateError> {
+    let files = match resolve_target(scenario, Some(target))? {
+        Target::Index(i) => &scenario.migrations()[i],
+        Target::Zero | Target::Latest => {
+            return Err(MigrateError::UnknownTarget {
+                target: target.to_owned(),
+                app: scenario.app_label().to_owned(),
+                known: scenario
+                    .migrations()
+                    .iter()
+                    .map(|m| m.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    };
+    let twin = |out: &mut dyn Write| {
+        writeln!(
+            out,
+            "-- `manage migrate` runs this from Rust; the diesel CLI runs migrations/{}/{}.sql, its plain-SQL twin.",
+            files.name,
+            if backwards { "down" } else { "up" }
+        )
+    };
+    match (scenario.rust_migration(files.version), backwards) {
+        (
+            Some(RustMigration::Backfill {
+                specs,
+                default_batch_size,
+            }),
+            _,
+        ) => {
+            twin(out)?;
+            writeln!(
+                out,
+                "-- For each table, ids walked in ranges of {} (--batch-size), each UPDATE committed on its own:",
+                default_batch_size
+            )?;
+            for spec in specs {
+                let sql = if backwards {
+                    backfill::revert_batch_sql(spec)
+                } else {
+                    backfill::batch_sql(spec)
+                };
+                writeln!(out, "{sql};")?;
+            }
+        }
+        (Some(RustMigration::SafeNotNull(specs)), false) => {
+            twin(out)?;
+            writeln!(out, "-- Each statement is committed on its own:")?;
+            for statement in specs.iter().flat_map(safe_ddl::statements) {
+                writeln!(out, "{};", statement.sql)?;
+            }
+        }
+        _ => {
+            let sql = if backwards { files.down } else { files.up };
+            let wrap = files.run_in_transaction();
+            if wrap {
+                writeln!(out, "BEGIN;")?;
+            }
+            write!(out, "{sql}")?;
+            if wrap {
+                writeln!(out, "COMMIT;")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts a migration's own lines on a fresh line after `  Applying X...`,
+/// as Django's output does when a migration prints.
+struct FreshLine<'a> {
+    inner: &'a mut dyn Write,
+    started: bool,
+}
+
+impl Write for FreshLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.started && !buf.is_empty() {
+            self.started = true;
+            self.inner.write_all(b"\n")?;
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,209 @@
+//! One migration as diesel sees it: [`LabMigration`] implements
+//! `Migration<Pg>`, so diesel's harness runs it, wraps it in a transaction when
+//! its metadata says so, and records it in `__diesel_schema_migrations`.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Write};
+use std::time::Instant;
+
+use diesel::connection::BoxableConnection;
+use diesel::connection::SimpleConnection;
+use diesel::migration::{
+    self, Migration, MigrationMetadata, MigrationName, MigrationSource, MigrationVersion,
+};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+
+use super::RustMigration;
+use super::embedded::{SqlFiles, annotate};
+use crate::backfill::{self, BackfillOptions};
+use crate::safe_ddl;
+use crate::scenarios::Scenario;
+use crate::timing;
+
+/// Settings for the Rust migrations (the backfill's flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunSettings {
+    /// Overrides the scenario's default backfill batch size.
+    pub batch_size: Option<u64>,
+    pub pause: std::time::Duration,
+    pub progress: bool,
+}
+
+/// A scenario's migration: its SQL files, or a Rust body where the scenario
+/// asks for one, writing its timing lines to `out`.
+pub struct LabMigration<'a> {
+    files: &'static SqlFiles,
+    rust: Option<RustMigration>,
+    settings: RunSettings,
+    out: RefCell<Box<dyn Write + 'a>>,
+    name: Name,
+    metadata: Metadata,
+}
+
+impl<'a> LabMigration<'a> {
+    pub fn new(
+        scenario: &dyn Scenario,
+        files: &'static SqlFiles,
+        settings: RunSettings,
+        out: Box<dyn Write + 'a>,
+    ) -> Self {
+        Self {
+            files,
+            rust: scenario.rust_migration(files.version),
+            settings,
+            out: RefCell::new(out),
+            name: Name(files),
+            metadata: Metadata(files.run_in_transaction()),
+        }
+    }
+
+    fn backfill_options(&self, default_batch_size: u64) -> BackfillOptions {
+        BackfillOptions {
+            batch_size: self.settings.batch_size.unwrap_or(default_batch_size),
+            pause: self.settings.pause,
+            progress: self.settings.progress,
+        }
+    }
+}
+
+/// Sends an annotated SQL file chunk by chunk, with its timing lines.
+pub fn run_annotated(
+    conn: &mut PgConnection,
+    sql: &str,
+    out: &mut dyn Write,
+) -> migration::Result<()> {
+    let annotated = annotate(sql);
+    if let Some(title) = &annotated.banner {
+        timing::banner_start(out, title)?;
+    }
+    for chunk in &annotated.chunks {
+        if let Some(start) = &chunk.start {
+            timing::step_start(out, start)?;
+        }
+        let started = Instant::now();
+        conn.batch_execute(&chunk.sql)?;
+        if let Some(done) = &chunk.done {
+            timing::step_done(out, done, started.elapsed())?;
+        }
+    }
+    if annotated.banner.is_some() {
+        timing::banner_end(out)?;
+    }
+    Ok(())
+}
+
+fn typed(conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<&mut PgConnection> {
+    conn.downcast_mut::<PgConnection>()
+        .ok_or_else(|| "the lab's migrations need a plain PgConnection".into())
+}
+
+impl Migration<Pg> for LabMigration<'_> {
+    fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
+        let conn = typed(conn)?;
+        let mut out = self.out.borrow_mut();
+        match self.rust {
+            None => run_annotated(conn, self.files.up, &mut **out),
+            Some(RustMigration::Backfill {
+                specs,
+                default_batch_size,
+            }) => {
+                timing::banner_start(&mut **out, "Backfilling in batches")?;
+                backfill::run(
+                    conn,
+                    specs,
+                    self.backfill_options(default_batch_size),
+                    &mut **out,
+                )?;
+                timing::banner_end(&mut **out)?;
+                Ok(())
+            }
+            Some(RustMigration::SafeNotNull(specs)) => {
+                timing::banner_start(&mut **out, "Enforcing NOT NULL without a long lock")?;
+                safe_ddl::set_not_null(conn, specs, &mut **out)?;
+                timing::banner_end(&mut **out)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn revert(&self, conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
+        let conn = typed(conn)?;
+        let mut out = self.out.borrow_mut();
+        match self.rust {
+            Some(RustMigration::Backfill {
+                specs,
+                default_batch_size,
+            }) => {
+                timing::banner_start(&mut **out, "Clearing the backfilled column in batches")?;
+                backfill::revert(
+                    conn,
+                    specs,
+                    self.backfill_options(default_batch_size),
+                    &mut **out,
+                )?;
+                timing::banner_end(&mut **out)?;
+                Ok(())
+            }
+            None | Some(RustMigration::SafeNotNull(_)) => {
+                run_annotated(conn, self.files.down, &mut **out)
+            }
+        }
+    }
+
+    fn metadata(&self) -> &dyn MigrationMetadata {
+        &self.metadata
+    }
+
+    fn name(&self) -> &dyn MigrationName {
+        &self.name
+    }
+}
+
+struct Name(&'static SqlFiles);
+
+impl MigrationName for Name {
+    fn version(&self) -> MigrationVersion<'_> {
+        MigrationVersion::from(self.0.version)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+struct Metadata(bool);
+
+impl MigrationMetadata for Metadata {
+    fn run_in_transaction(&self) -> bool {
+        self.0
+    }
+}
+
+/// A scenario's migrations as a diesel `MigrationSource<Pg>`, for code that
+/// wants `conn.run_pending_migrations(..)`; timing lines go to stdout.
+pub struct ScenarioMigrations {
+    pub scenario: &'static dyn Scenario,
+    pub settings: RunSettings,
+}
+
+impl MigrationSource<Pg> for ScenarioMigrations {
+    fn migrations(&self) -> migration::Result<Vec<Box<dyn Migration<Pg>>>> {
+        Ok(self
+            .scenario
+            .migrations()
+            .iter()
+            .map(|files| {
+                Box::new(LabMigration::new(
+                    self.scenario,
+                    files,
+                    self.settings,
+                    Box::new(io::stdout()),
+                )) as Box<dyn Migration<Pg>>
+            })
+            .collect())
+    }
+}

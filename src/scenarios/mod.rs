@@ -1,0 +1,87 @@
+//! The seed projects, one module each. A scenario declares; the lab runs.
+//!
+//! A scenario says which tables and migrations it has, which migrations run
+//! from Rust, what it seeds and what its endpoints answer. Running, seeding,
+//! serving and measuring live in the shared lab modules. A new scenario is one
+//! more module here, one more project directory, and one line in [`all`].
+
+pub mod proj04_change_column_type;
+
+use diesel::prelude::*;
+
+use crate::migrations::{RustMigration, SqlFiles};
+use crate::seed::SeedPlan;
+
+/// Which of the two tables an endpoint lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Small,
+    Large,
+}
+
+/// What a seed project declares.
+pub trait Scenario: Sync + Send {
+    /// The project directory's name, e.g. `proj04_change_column_type`.
+    fn project(&self) -> &'static str;
+
+    /// Django's app label, kept for the seeds' commands: `migrate demoapp 0002`.
+    fn app_label(&self) -> &'static str {
+        "demoapp"
+    }
+
+    /// The seed's HTTP port, when `.env` gives none.
+    fn default_port(&self) -> u16;
+
+    /// The embedded `migrations/`, in version order.
+    fn migrations(&self) -> &'static [SqlFiles];
+
+    /// The migrations `manage` runs from Rust instead of their SQL files.
+    fn rust_migration(&self, version: &str) -> Option<RustMigration>;
+
+    fn seed_plan(&self) -> &'static SeedPlan;
+
+    /// The tables, small then large.
+    fn tables(&self) -> [&'static str; 2] {
+        let plan = self.seed_plan();
+        [plan.small.table, plan.large.table]
+    }
+
+    /// The body of `GET /list_small/` or `GET /list_large/`, which must
+    /// answer at every migration state.
+    fn list(&self, conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value>;
+
+    /// `POST /large/`: inserts a row named `name` and returns its id; must
+    /// work at every migration state.
+    fn create_large(&self, conn: &mut PgConnection, name: &str) -> QueryResult<i64>;
+}
+
+/// Every scenario, in project order.
+pub fn all() -> &'static [&'static dyn Scenario] {
+    static ALL: [&dyn Scenario; 1] = [&proj04_change_column_type::SCENARIO];
+    &ALL
+}
+
+/// The scenario of a project directory name.
+pub fn find(project: &str) -> Option<&'static dyn Scenario> {
+    all().iter().copied().find(|s| s.project() == project)
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// Runs an `INSERT .. RETURNING id` with one text bind (the name).
+pub fn insert_returning_id(conn: &mut PgConnection, sql: &str, name: &str) -> QueryResult<i64> {
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Id>(conn)
+        .map(|r| r.id)
+}
+
+/// The seeds' list JSON: `{"<key>": [...], "count": n}`.
+pub fn list_json<T: serde::Serialize>(key: &str, rows: Vec<T>) -> serde_json::Value {
+    let count = rows.len();
+    serde_json::json!({ key: rows, "count": count })
+}

@@ -1,0 +1,210 @@
+//! `seed_large_table`: fills the small and the large table by streaming COPY.
+//!
+//! Rows are written straight into COPY's stream (through a buffer), never
+//! collected, so memory stays constant at any row count. Everything happens
+//! in one transaction that starts with `TRUNCATE`: an interrupted seed rolls
+//! back to the previous data, and because the table was truncated in the same
+//! transaction, COPY can `FREEZE` the rows (no later hint-bit rewrite or
+//! anti-wraparound vacuum pass over the fresh table). Ids are written
+//! explicitly and the identity sequence moved past them once at the end.
+
+use std::io::{self, BufWriter, Write};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use diesel::pg::CopyTarget;
+use diesel::prelude::*;
+use indicatif::HumanCount;
+
+use crate::db::{self, DbError};
+use crate::timing;
+
+/// Writes one row, in COPY's text format, for an id.
+pub type RowWriter = fn(&mut dyn Write, u64) -> io::Result<()>;
+
+/// Copies the rows of `ids` into a table, one COPY statement.
+pub type CopyFn = fn(&mut PgConnection, Range<u64>) -> Result<usize, SeedError>;
+
+/// A table the seed fills.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedTable {
+    pub table: &'static str,
+    /// The model name the lines use, e.g. `LargeRecord`.
+    pub label: &'static str,
+    pub copy: CopyFn,
+}
+
+/// What a scenario seeds, and its defaults (the seed's flags).
+#[derive(Debug, Clone, Copy)]
+pub struct SeedPlan {
+    pub small: SeedTable,
+    pub small_count: u64,
+    pub large: SeedTable,
+    pub default_large_count: u64,
+    pub default_batch_size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("writing rows: {0}")]
+    Io(#[from] io::Error),
+    #[error("--batch-size must be at least 1")]
+    ZeroBatch,
+}
+
+/// The COPY of one id range into `table`'s `target` columns.
+pub fn copy_rows<T, C>(
+    conn: &mut PgConnection,
+    table: T,
+    target: C,
+    ids: Range<u64>,
+    row: RowWriter,
+) -> Result<usize, SeedError>
+where
+    T: Table,
+    C: CopyTarget<Table = T>,
+{
+    diesel::copy_from(table)
+        .from_raw_data(
+            target,
+            move |sink: &mut dyn Write| -> Result<(), SeedError> {
+                let mut buffer = BufWriter::with_capacity(256 * 1024, sink);
+                for id in ids.clone() {
+                    row(&mut buffer, id)?;
+                }
+                buffer.flush()?;
+                Ok(())
+            },
+        )
+        .with_freeze(true)
+        .execute(conn)
+}
+
+/// Timing of a seed run, for the report and the benchmarks.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedReport {
+    pub large_rows: u64,
+    pub took: Duration,
+}
+
+/// Replaces both tables' rows with `small_count` and `large_count` fresh rows.
+pub fn seed(
+    conn: &mut PgConnection,
+    plan: &SeedPlan,
+    large_count: u64,
+    batch_size: u64,
+    progress: bool,
+    out: &mut dyn Write,
+) -> Result<SeedReport, SeedError> {
+    if batch_size == 0 {
+        return Err(SeedError::ZeroBatch);
+    }
+    db::require_tables(
+        conn,
+        &[plan.small.table, plan.large.table],
+        "run `manage migrate 0001` first (seeding works at every state from 0001 on)",
+    )?;
+    let started = Instant::now();
+    conn.transaction(|conn| -> Result<(), SeedError> {
+        diesel::sql_query(format!(
+            "TRUNCATE {}, {} RESTART IDENTITY",
+            plan.small.table, plan.large.table
+        ))
+        .execute(conn)?;
+        fill(
+            conn,
+            &plan.small,
+            plan.small_count,
+            plan.small_count.max(1),
+            false,
+            out,
+        )?;
+        fill(conn, &plan.large, large_count, batch_size, progress, out)?;
+        Ok(())
+    })?;
+    // fresh statistics, so the first queries after seeding plan well
+    diesel::sql_query(format!(
+        "ANALYZE {}, {}",
+        plan.small.table, plan.large.table
+    ))
+    .execute(conn)?;
+    let took = started.elapsed();
+    writeln!(
+        out,
+        "Seeded {} {} rows in {} ({} rows/s)",
+        HumanCount(large_count),
+        plan.large.label,
+        timing::seconds(took),
+        HumanCount((large_count as f64 / took.as_secs_f64().max(1e-9)) as u64)
+    )?;
+    Ok(SeedReport {
+        large_rows: large_count,
+        took,
+    })
+}
+
+fn fill(
+    conn: &mut PgConnection,
+    table: &SeedTable,
+    count: u64,
+    batch_size: u64,
+    progress: bool,
+    out: &mut dyn Write,
+) -> Result<(), SeedError> {
+    writeln!(
+        out,
+        "[{}] Creating {} {} rows in batches of {}...",
+        timing::stamp_clock(),
+        HumanCount(count),
+        table.label,
+        HumanCount(batch_size)
+    )?;
+    out.flush()?;
+    let bar = crate::backfill::progress_bar(progress, count);
+    let tenth = (count / 10).max(1);
+    let mut next_line = tenth;
+    let mut start = 1;
+    while start <= count {
+        let end = start.saturating_add(batch_size).min(count + 1);
+        (table.copy)(conn, start..end)?;
+        let done = end - 1;
+        bar.set_position(done);
+        if done >= next_line && done < count {
+            let line = format!(
+                "[{}] {} / {} {} rows ({}%)",
+                timing::stamp_clock(),
+                HumanCount(done),
+                HumanCount(count),
+                table.label,
+                done * 100 / count
+            );
+            bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
+            next_line = (done / tenth + 1) * tenth;
+        }
+        start = end;
+    }
+    bar.finish_and_clear();
+    // ids were written explicitly: move the identity past them
+    let (value, is_called) = if count == 0 {
+        (1, false)
+    } else {
+        (count, true)
+    };
+    diesel::sql_query(format!(
+        "SELECT setval(pg_get_serial_sequence('{}', 'id'), {value}, {is_called})",
+        table.table
+    ))
+    .execute(conn)?;
+    writeln!(
+        out,
+        "[{}] ✓ {} {} rows created",
+        timing::stamp_clock(),
+        HumanCount(count),
+        table.label
+    )?;
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The HTTP server: the seeds' endpoints on actix-web, for any scenario.
+//!
+//! `GET /list_small/` and `GET /list_large/` answer the seed's JSON,
+//! `POST /large/` with `{"name": ".."}` inserts a row and answers 201 with its
+//! id (the lab's write probe). Database work runs on actix's blocking pool,
+//! so a request stuck behind a migration's lock holds a blocking thread, not
+//! the event loop: other requests still get their answer or their timeout.
+//! Errors are JSON, never database text: 503 when the database is unreachable
+//! or a table is missing, 500 otherwise.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Deserialize;
+
+use crate::db::PgPool;
+use crate::scenarios::{Scenario, Which};
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub scenario: &'static dyn Scenario,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error("a table is missing: the database is not migrated (run `manage migrate 0001`)")]
+    MissingTable,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unavailable | ApiError::MissingTable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+impl From<DieselError> for ApiError {
+    fn from(error: DieselError) -> Self {
+        match &error {
+            // 42P01 undefined_table: diesel has no kind for it, only the text
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("relation")
+                    && info.message().ends_with("does not exist") =>
+            {
+                ApiError::MissingTable
+            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => ApiError::Unavailable,
+            _ => {
+                tracing::error!(%error, "query failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// Runs `work` with a pooled connection on the blocking pool.
+async fn with_conn<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut diesel::PgConnection, &'static dyn Scenario) -> Result<T, DieselError>
+        + Send
+        + 'static,
+{
+    let pool = state.pool.clone();
+    let scenario = state.scenario;
+    web::block(move || {
+        let mut conn = pool.get().map_err(|error| {
+            tracing::warn!(%error, "no database connection");
+            ApiError::Unavailable
+        })?;
+        work(&mut conn, scenario).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+}
+
+async fn list_large(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let body = with_conn(&state, |conn, s| s.list(conn, Which::Large)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn list_small(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let body = with_conn(&state, |conn, s| s.list(conn, Which::Small)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewRow {
+    pub name: String,
+}
+
+/// The seeds' `name varchar(100)`.
+const MAX_NAME: usize = 100;
+
+async fn create_large(
+    state: web::Data<AppState>,
+    row: web::Json<NewRow>,
+) -> Result<HttpResponse, ApiError> {
+    let name = row.into_inner().name;
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(ApiError::BadRequest(format!(
+            "name must be 1 to {MAX_NAME} characters"
+        )));
+    }
+    let reply_name = name.clone();
+    let id = with_conn(&state, move |conn, s| s.create_large(conn, &name)).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id, "name": reply_name })))
+}
+
+/// Routes and JSON error handling, for `App::configure`.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .app_data(web::JsonConfig::default().error_handler(|error, _| {
+            ApiError::BadRequest(format!("expected {{\"name\": \"..\"}}: {error}")).into()
+        }))
+        .route("/list_large/", web::get().to(list_large))
+        .route("/list_small/", web::get().to(list_small))
+        .route("/large/", web::post().to(create_large));
+}
+
+/// A server on an already bound listener; `.await` it, or spawn it and stop
+/// it through its handle. Requests are logged as Django's dev server does.
+pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::Logger::new("\"%r\" %s %b %Dms"))
+            .configure(routes)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run())
+}
