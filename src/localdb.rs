@@ -92,7 +92,8 @@ impl Binaries {
             .ok_or(LocalDbError::NoBinaries)
     }
 
-    fn program(&self, name: &str) -> PathBuf {
+    /// The path of a program in the bin directory (`pg_dump`, `psql`...).
+    pub fn program(&self, name: &str) -> PathBuf {
         self.bindir.join(name)
     }
 }
@@ -383,7 +384,7 @@ impl Cluster {
     pub fn server_version(&self) -> Result<String, LocalDbError> {
         let out = self.run(
             "postgres --version",
-            &mut Command::new(self.binaries.program("postgres")).arg("--version"),
+            Command::new(self.binaries.program("postgres")).arg("--version"),
         )?;
         Ok(out.trim().to_owned())
     }

@@ -136,8 +136,8 @@ mod tests {
 
     #[test]
     fn every_project_has_ordered_unique_versions() {
-        for project in [PROJ04_CHANGE_COLUMN_TYPE] {
-            let versions: Vec<_> = project.iter().map(|m| m.version).collect();
+        for scenario in crate::scenarios::all() {
+            let versions: Vec<_> = scenario.migrations().iter().map(|m| m.version).collect();
             let mut sorted = versions.clone();
             sorted.sort_unstable();
             sorted.dedup();

@@ -1,4 +1,6 @@
 -- banner: Dropping tables
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
 -- step: Dropping LargeRecord table... | ✓ LargeRecord table dropped
 DROP TABLE large_record;
 -- step: Dropping SmallRecord table... | ✓ SmallRecord table dropped

@@ -1,0 +1,219 @@
+//! `manage` as a user runs it: exact output, and one clear line for bad input.
+
+use crate::support::{TestDb, manage_with_url, mask_times};
+
+const RULE: &str = "============================================================";
+
+#[test]
+fn showmigrations_prints_djangos_format() {
+    let db = TestDb::new();
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["migrate", "demoapp", "0002", "--fake"]);
+    assert_eq!(
+        db.manage_ok(&["showmigrations", "demoapp"]),
+        "demoapp\n [X] 0001_initial\n [X] 0002_alter_largerecord_created_at_and_more\n [ ] 0003_largerecord_created_at_new_and_more\n [ ] 0004_backfill_created_at_new\n [ ] 0005_alter_largerecord_created_at_new_and_more\n"
+    );
+}
+
+#[test]
+fn migrate_0002_prints_the_seeds_timing_lines() {
+    let db = TestDb::new();
+    db.manage_ok(&["migrate", "0001"]);
+    let out = mask_times(&db.manage_ok(&["migrate", "demoapp", "0002"]));
+    assert_eq!(
+        out,
+        format!(
+            "Operations to perform:
+  Target specific migration: 0002_alter_largerecord_created_at_and_more, from demoapp
+Running migrations:
+  Applying demoapp.0002_alter_largerecord_created_at_and_more...
+{RULE}
+[T] Starting migration: Changing column type
+{RULE}
+
+[T] Changing SmallRecord.created_at from VARCHAR to DATETIME...
+[T] ✓ SmallRecord column type changed (Ns)
+
+[T] Changing LargeRecord.created_at from VARCHAR to DATETIME...
+[T] ✓ LargeRecord column type changed (Ns)
+
+{RULE}
+[T] Migration completed
+{RULE}
+ OK (Ns)
+"
+        )
+    );
+    let again = db.manage_ok(&["migrate", "0002"]);
+    assert!(
+        again.ends_with("Running migrations:\n  No migrations to apply.\n"),
+        "{again}"
+    );
+}
+
+#[test]
+fn the_backfill_prints_a_line_per_batch() {
+    let db = TestDb::new();
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "2500"]);
+    db.manage_ok(&["migrate", "0003", "--fake"]);
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    db.manage_ok(&["migrate", "0003"]);
+    let out = mask_times(&db.manage_ok(&["migrate", "0004", "--batch-size", "1000"]));
+    assert!(
+        out.contains(
+            "[T] Backfilling LargeRecord.created_at_new in batches of 1,000...
+[T] Batch 1 backfilled: 1,000 rows (Ns)
+[T] Batch 2 backfilled: 1,000 rows (Ns)
+[T] Batch 3 backfilled: 500 rows (Ns)
+[T] Backfill complete! Total: 2,500 rows
+[T] ✓ LargeRecord.created_at_new backfilled (Ns)
+"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn plan_and_sqlmigrate_show_without_running() {
+    let db = TestDb::new();
+    let plan = db.manage_ok(&["migrate", "0003", "--plan"]);
+    assert!(
+        plan.starts_with("Planned operations:\ndemoapp.0001_initial\n    Creating tables\n"),
+        "{plan}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'large_record'"),
+        0
+    );
+    let sql = db.manage_ok(&["sqlmigrate", "demoapp", "0005"]);
+    assert!(
+        sql.contains(
+            "ALTER TABLE large_record VALIDATE CONSTRAINT large_record_created_at_new_not_null;"
+        ),
+        "{sql}"
+    );
+    let sql = db.manage_ok(&["sqlmigrate", "0002"]);
+    assert!(
+        sql.starts_with("BEGIN;\n") && sql.ends_with("COMMIT;\n"),
+        "{sql}"
+    );
+    let down = db.manage_ok(&["sqlmigrate", "0004", "--backwards"]);
+    assert!(
+        down.contains("SET created_at_new = NULL WHERE id > $1 AND id <= $2"),
+        "{down}"
+    );
+}
+
+/// One line on stderr, a non-zero exit, no panic.
+fn fails_with(output: std::process::Output, needle: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "expected a failure, got: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    stderr
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let db = TestDb::new();
+    fails_with(
+        db.manage(&["migrate", "0009"]),
+        "Cannot find a migration matching '0009'",
+    );
+    fails_with(
+        db.manage(&["migrate", "000"]),
+        "More than one migration matches '000'",
+    );
+    fails_with(
+        db.manage(&["migrate", "otherapp", "0001"]),
+        "No installed app with label 'otherapp'",
+    );
+    fails_with(
+        db.manage(&["seed_large_table", "--large-count", "-5"]),
+        "must be zero or more, got -5",
+    );
+    fails_with(
+        db.manage(&["seed_large_table", "--large-count", "lots"]),
+        "must be a whole number",
+    );
+    fails_with(
+        db.manage(&["migrate", "--batch-size", "0"]),
+        "must be at least 1",
+    );
+    let other = std::process::Command::new(env!("CARGO_BIN_EXE_manage"))
+        .args(["--project", "proj99", "showmigrations"])
+        .output()
+        .unwrap();
+    fails_with(
+        other,
+        "unknown project \"proj99\" (known projects: proj04_change_column_type)",
+    );
+    fails_with(db.manage(&["runserver", "nope"]), "not a valid port number");
+}
+
+#[test]
+fn a_missing_table_is_named_with_the_state_it_needs() {
+    let db = TestDb::new();
+    fails_with(
+        db.manage(&["seed_large_table", "--large-count", "5"]),
+        "table small_record does not exist: run `manage migrate 0001` first",
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let port = risky_migrations::localdb::free_port().unwrap();
+    let url = format!("postgres://postgres:s3cret@127.0.0.1:{port}/risky_migrations");
+    for args in [
+        &["showmigrations"][..],
+        &["migrate", "0001"],
+        &["seed_large_table", "--large-count", "5"],
+    ] {
+        let stderr = fails_with(
+            manage_with_url(&url, args),
+            &format!("cannot connect to PostgreSQL at 127.0.0.1:{port}/risky_migrations"),
+        );
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+        assert!(stderr.contains("manage localdb start"), "{stderr}");
+    }
+}
+
+#[test]
+fn seeding_works_at_every_state() {
+    let db = TestDb::new();
+    db.manage_ok(&["migrate", "0001"]);
+    for state in ["0002", "0003", "0004", "0005"] {
+        db.manage_ok(&["migrate", state]);
+        let out = db.manage_ok(&[
+            "seed_large_table",
+            "--large-count",
+            "50",
+            "--batch-size",
+            "7",
+        ]);
+        assert!(out.contains("✓ 50 LargeRecord rows created"), "{out}");
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM large_record"),
+            50,
+            "at {state}"
+        );
+        assert_eq!(db.scalar("SELECT max(id) FROM small_record"), 10);
+        // the identity continues after the explicit ids
+        assert_eq!(
+            db.scalar("SELECT nextval(pg_get_serial_sequence('large_record', 'id'))"),
+            51
+        );
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
+        0
+    );
+}

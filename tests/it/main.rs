@@ -1,0 +1,15 @@
+//! Integration tests against a real PostgreSQL and a real HTTP server.
+//! One binary, so one build and one throwaway cluster for all of them.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+mod backfill;
+mod cli;
+mod endpoints;
+mod localdb;
+mod migrations;
+mod support;

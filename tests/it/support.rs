@@ -1,0 +1,264 @@
+//! Shared test parts: one throwaway cluster per test process, a fresh
+//! database per test (dropped by its guard), `manage` driven as a user runs
+//! it, and the real HTTP server in-process.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{OnceLock, mpsc};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use risky_migrations::localdb::{Binaries, Durability, Throwaway};
+use risky_migrations::{db, scenarios, web};
+
+pub const PROJECT: &str = "proj04_change_column_type";
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cluster() -> &'static Throwaway {
+    static CLUSTER: OnceLock<Throwaway> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        Throwaway::start(
+            &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg"),
+            Durability::Throwaway,
+        )
+        .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e}"))
+    })
+}
+
+/// A database of its own, dropped when the guard goes.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let cluster = &cluster().cluster;
+        let mut admin =
+            PgConnection::establish(&cluster.url("postgres")).expect("admin connection");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        TestDb {
+            url: cluster.url(&name),
+            name,
+        }
+    }
+
+    pub fn conn(&self) -> PgConnection {
+        db::connect(&self.url).expect("test connection")
+    }
+
+    /// `manage --project proj04... <args>` against this database.
+    pub fn manage(&self, args: &[&str]) -> Output {
+        manage_with_url(&self.url, args)
+    }
+
+    /// Like [`Self::manage`], failing the test unless it succeeds.
+    pub fn manage_ok(&self, args: &[&str]) -> String {
+        let output = self.manage(args);
+        assert!(
+            output.status.success(),
+            "manage {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    pub fn manage_command(&self, args: &[&str]) -> Command {
+        manage_command(&self.url, args)
+    }
+
+    pub fn scalar(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct V {
+            #[diesel(sql_type = BigInt)]
+            v: i64,
+        }
+        diesel::sql_query(format!("SELECT ({sql})::bigint AS v"))
+            .get_result::<V>(&mut self.conn())
+            .expect(sql)
+            .v
+    }
+
+    pub fn text(&self, sql: &str) -> String {
+        #[derive(QueryableByName)]
+        struct V {
+            #[diesel(sql_type = Text)]
+            v: String,
+        }
+        diesel::sql_query(format!("SELECT ({sql})::text AS v"))
+            .get_result::<V>(&mut self.conn())
+            .expect(sql)
+            .v
+    }
+
+    /// The schema as `pg_dump --schema-only` prints it, without its version comments.
+    pub fn schema(&self) -> String {
+        let pg_dump = Binaries::find().expect("binaries").program("pg_dump");
+        let output = Command::new(pg_dump)
+            .args([
+                "--schema-only",
+                "--no-owner",
+                "--no-privileges",
+                "--dbname",
+                &self.url,
+            ])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            output.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| {
+                !l.starts_with("-- Dumped")
+                    && !l.starts_with("\\restrict")
+                    && !l.starts_with("\\unrestrict")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A digest of every row of a table, in id order.
+    pub fn rows(&self, table: &str) -> String {
+        self.text(&format!("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY id)), '') FROM {table} t"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&cluster().cluster.url("postgres")) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+pub fn manage_command(url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_manage"));
+    command
+        .current_dir(root())
+        .env("DATABASE_URL", url)
+        .env_remove("PROJECT")
+        .env("RUST_LOG", "warn")
+        .arg("--project")
+        .arg(PROJECT)
+        .args(args);
+    command
+}
+
+pub fn manage_with_url(url: &str, args: &[&str]) -> Output {
+    manage_command(url, args).output().expect("manage runs")
+}
+
+/// The server, in-process on a free port, stopped when dropped.
+pub struct TestServer {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(database_url: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = web::AppState {
+            pool: db::pool(database_url, 4),
+            scenario: scenarios::find(PROJECT).expect("scenario"),
+        };
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = web::server(state, listener, 2).expect("server");
+                tx.send(server.handle()).expect("send handle");
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv().expect("server handle");
+        TestServer {
+            base,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        reply(
+            ureq::get(&format!("{}{path}", self.base))
+                .timeout(Duration::from_secs(10))
+                .call(),
+        )
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        reply(
+            ureq::post(&format!("{}{path}", self.base))
+                .timeout(Duration::from_secs(10))
+                .send_json(body),
+        )
+    }
+}
+
+fn reply(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    match result {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => {
+            let status = r.status();
+            (status, r.into_json().unwrap_or(serde_json::Value::Null))
+        }
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::System::new().block_on(handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Replaces the timing lines' stamps so exact text can be compared.
+pub fn mask_times(text: &str) -> String {
+    let stamps =
+        regex::Regex::new(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})?\]|\[\d\d:\d\d:\d\d\]")
+            .expect("regex");
+    let durations = regex::Regex::new(r"\(\d+\.\d+s\)").expect("regex");
+    durations
+        .replace_all(&stamps.replace_all(text, "[T]"), "(Ns)")
+        .into_owned()
+}
+
+/// Whether the `diesel` CLI is on PATH; says so visibly when it is not.
+pub fn diesel_cli() -> bool {
+    let found = Command::new("diesel")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!(
+            "SKIPPED: the `diesel` CLI is not installed (cargo install diesel_cli --no-default-features --features postgres)"
+        );
+    }
+    found
+}
