@@ -35,7 +35,7 @@ pub enum ConfigError {
 /// A resolved project: its scenario, directory and database.
 #[derive(Clone)]
 pub struct Project {
-    pub scenario: &'static dyn Scenario,
+    pub scenario: &'static Scenario,
     /// The project directory, holding `diesel.toml`, `.env` and `migrations/`.
     pub dir: PathBuf,
     pub database_url: String,

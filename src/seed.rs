@@ -20,7 +20,7 @@ use crate::db::{self, DbError};
 use crate::timing;
 
 /// Writes one row, in COPY's text format, for an id.
-pub type RowWriter = fn(&mut dyn Write, u64) -> io::Result<()>;
+pub type RowWriter<'a> = &'a dyn Fn(&mut dyn Write, u64) -> io::Result<()>;
 
 /// Copies the rows of `ids` into a table, one COPY statement.
 pub type CopyFn = fn(&mut PgConnection, Range<u64>) -> Result<usize, SeedError>;
@@ -62,7 +62,7 @@ pub fn copy_rows<T, C>(
     table: T,
     target: C,
     ids: Range<u64>,
-    row: RowWriter,
+    row: RowWriter<'_>,
 ) -> Result<usize, SeedError>
 where
     T: Table,

@@ -23,7 +23,7 @@ use crate::scenarios::{Scenario, Which};
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub scenario: &'static dyn Scenario,
+    pub scenario: &'static Scenario,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ impl From<DieselError> for ApiError {
 async fn with_conn<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut diesel::PgConnection, &'static dyn Scenario) -> Result<T, DieselError>
+    F: FnOnce(&mut diesel::PgConnection, &'static Scenario) -> Result<T, DieselError>
         + Send
         + 'static,
 {

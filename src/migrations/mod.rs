@@ -13,6 +13,7 @@
 pub mod embedded;
 pub mod runner;
 pub mod source;
+pub mod twin;
 
 pub use embedded::SqlFiles;
 pub use runner::{MigrateError, MigrateOptions, Target};

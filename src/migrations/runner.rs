@@ -50,7 +50,7 @@ pub enum MigrateError {
         matches: String,
     },
     #[error(
-        "{verb} {name} failed: {cause}\n  nothing of it was recorded; run the same command again to {retry}"
+        "{verb} {name} failed: {cause}. It is not recorded as done: run the same command again to {retry}"
     )]
     Failed {
         verb: &'static str,
@@ -98,7 +98,7 @@ pub struct MigrateOptions {
 /// Reads `[app] [target]` as Django does: one argument that is the app label
 /// is the app, otherwise it is the target.
 pub fn split_args<'a>(
-    scenario: &dyn Scenario,
+    scenario: &Scenario,
     args: &'a [String],
 ) -> Result<Option<&'a str>, MigrateError> {
     match args {
@@ -111,7 +111,7 @@ pub fn split_args<'a>(
 }
 
 /// `zero`, a full migration name, or a unique prefix of one.
-pub fn resolve_target(scenario: &dyn Scenario, text: Option<&str>) -> Result<Target, MigrateError> {
+pub fn resolve_target(scenario: &Scenario, text: Option<&str>) -> Result<Target, MigrateError> {
     let Some(text) = text else {
         return Ok(Target::Latest);
     };
@@ -195,7 +195,7 @@ pub fn plan(
 /// `manage migrate`: plans, then runs (or fakes, or prints) each step.
 pub fn migrate(
     conn: &mut PgConnection,
-    scenario: &dyn Scenario,
+    scenario: &Scenario,
     target_text: Option<&str>,
     options: MigrateOptions,
     out: &mut dyn Write,
@@ -229,7 +229,7 @@ pub fn migrate(
 
 fn run_step(
     conn: &mut PgConnection,
-    scenario: &dyn Scenario,
+    scenario: &Scenario,
     step: Step,
     options: MigrateOptions,
     out: &mut dyn Write,
@@ -295,7 +295,7 @@ fn record(conn: &mut PgConnection, step: Step) -> QueryResult<()> {
     }
 }
 
-fn describe(scenario: &dyn Scenario, files: &SqlFiles) -> String {
+fn describe(scenario: &Scenario, files: &SqlFiles) -> String {
     match scenario.rust_migration(files.version) {
         Some(RustMigration::Backfill { .. }) => {
             "Backfill in batches (Rust, one transaction per batch)".to_owned()
@@ -310,7 +310,7 @@ fn describe(scenario: &dyn Scenario, files: &SqlFiles) -> String {
 }
 
 fn print_plan(
-    scenario: &dyn Scenario,
+    scenario: &Scenario,
     steps: &[Step],
     out: &mut dyn Write,
 ) -> Result<(), MigrateError> {
@@ -333,7 +333,7 @@ fn print_plan(
 /// `manage showmigrations`, in Django's format.
 pub fn showmigrations(
     conn: &mut PgConnection,
-    scenario: &dyn Scenario,
+    scenario: &Scenario,
     out: &mut dyn Write,
 ) -> Result<(), MigrateError> {
     let applied = applied_versions(conn)?;
@@ -351,7 +351,7 @@ pub fn showmigrations(
 
 /// `manage sqlmigrate`: the SQL `manage migrate` runs for one migration.
 pub fn sqlmigrate(
-    scenario: &'static dyn Scenario,
+    scenario: &'static Scenario,
     target: &str,
     backwards: bool,
     out: &mut dyn Write,

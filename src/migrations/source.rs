@@ -44,7 +44,7 @@ pub struct LabMigration<'a> {
 
 impl<'a> LabMigration<'a> {
     pub fn new(
-        scenario: &dyn Scenario,
+        scenario: &Scenario,
         files: &'static SqlFiles,
         settings: RunSettings,
         out: Box<dyn Write + 'a>,
@@ -94,6 +94,21 @@ pub fn run_annotated(
     Ok(())
 }
 
+/// Runs a Rust migration's body between the seed's banner lines.
+fn with_banner<T, E>(
+    out: &mut dyn Write,
+    title: &str,
+    body: impl FnOnce(&mut dyn Write) -> Result<T, E>,
+) -> migration::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    timing::banner_start(out, title)?;
+    body(out)?;
+    timing::banner_end(out)?;
+    Ok(())
+}
+
 fn typed(conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<&mut PgConnection> {
     conn.downcast_mut::<PgConnection>()
         .ok_or_else(|| "the lab's migrations need a plain PgConnection".into())
@@ -102,53 +117,40 @@ fn typed(conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<&mut PgConne
 impl Migration<Pg> for LabMigration<'_> {
     fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
         let conn = typed(conn)?;
-        let mut out = self.out.borrow_mut();
+        let out = &mut **self.out.borrow_mut();
         match self.rust {
-            None => run_annotated(conn, self.files.up, &mut **out),
+            None => run_annotated(conn, self.files.up, out),
             Some(RustMigration::Backfill {
                 specs,
                 default_batch_size,
             }) => {
-                timing::banner_start(&mut **out, "Backfilling in batches")?;
-                backfill::run(
-                    conn,
-                    specs,
-                    self.backfill_options(default_batch_size),
-                    &mut **out,
-                )?;
-                timing::banner_end(&mut **out)?;
-                Ok(())
+                let options = self.backfill_options(default_batch_size);
+                with_banner(out, "Backfilling in batches", |out| {
+                    backfill::run(conn, specs, options, out)
+                })
             }
             Some(RustMigration::SafeNotNull(specs)) => {
-                timing::banner_start(&mut **out, "Enforcing NOT NULL without a long lock")?;
-                safe_ddl::set_not_null(conn, specs, &mut **out)?;
-                timing::banner_end(&mut **out)?;
-                Ok(())
+                with_banner(out, "Enforcing NOT NULL without a long lock", |out| {
+                    safe_ddl::set_not_null(conn, specs, out)
+                })
             }
         }
     }
 
     fn revert(&self, conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
         let conn = typed(conn)?;
-        let mut out = self.out.borrow_mut();
+        let out = &mut **self.out.borrow_mut();
         match self.rust {
             Some(RustMigration::Backfill {
                 specs,
                 default_batch_size,
             }) => {
-                timing::banner_start(&mut **out, "Clearing the backfilled column in batches")?;
-                backfill::revert(
-                    conn,
-                    specs,
-                    self.backfill_options(default_batch_size),
-                    &mut **out,
-                )?;
-                timing::banner_end(&mut **out)?;
-                Ok(())
+                let options = self.backfill_options(default_batch_size);
+                with_banner(out, "Clearing the backfilled column in batches", |out| {
+                    backfill::revert(conn, specs, options, out)
+                })
             }
-            None | Some(RustMigration::SafeNotNull(_)) => {
-                run_annotated(conn, self.files.down, &mut **out)
-            }
+            None | Some(RustMigration::SafeNotNull(_)) => run_annotated(conn, self.files.down, out),
         }
     }
 
@@ -186,7 +188,7 @@ impl MigrationMetadata for Metadata {
 /// A scenario's migrations as a diesel `MigrationSource<Pg>`, for code that
 /// wants `conn.run_pending_migrations(..)`; timing lines go to stdout.
 pub struct ScenarioMigrations {
-    pub scenario: &'static dyn Scenario,
+    pub scenario: &'static Scenario,
     pub settings: RunSettings,
 }
 

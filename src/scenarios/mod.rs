@@ -5,6 +5,7 @@
 //! serving and measuring live in the shared lab modules. A new scenario is one
 //! more module here, one more project directory, and one line in [`all`].
 
+pub mod proj01_add_not_null_constraint;
 pub mod proj04_change_column_type;
 
 use diesel::prelude::*;
@@ -19,50 +20,83 @@ pub enum Which {
     Large,
 }
 
-/// What a seed project declares.
-pub trait Scenario: Sync + Send {
+/// The body of `GET /list_small/` or `GET /list_large/`; must answer at
+/// every migration state.
+pub type ListFn = fn(&mut PgConnection, Which) -> QueryResult<serde_json::Value>;
+
+/// `POST /large/`: inserts a row named `name` and returns its id; must work at
+/// every migration state.
+pub type CreateFn = fn(&mut PgConnection, &str) -> QueryResult<i64>;
+
+/// What a seed project declares: data, and the two queries that differ.
+pub struct Scenario {
     /// The project directory's name, e.g. `proj04_change_column_type`.
-    fn project(&self) -> &'static str;
+    pub project: &'static str,
+    /// The seed's HTTP port, when `.env` gives none.
+    pub port: u16,
+    /// The embedded `migrations/`, in version order.
+    pub migrations: &'static [SqlFiles],
+    /// The migrations `manage` runs from Rust instead of their SQL files.
+    pub rust_migrations: &'static [(&'static str, RustMigration)],
+    pub seed: SeedPlan,
+    pub list: ListFn,
+    pub create_large: CreateFn,
+}
+
+impl Scenario {
+    pub fn project(&self) -> &'static str {
+        self.project
+    }
 
     /// Django's app label, kept for the seeds' commands: `migrate demoapp 0002`.
-    fn app_label(&self) -> &'static str {
+    pub fn app_label(&self) -> &'static str {
         "demoapp"
     }
 
-    /// The seed's HTTP port, when `.env` gives none.
-    fn default_port(&self) -> u16;
-
-    /// The embedded `migrations/`, in version order.
-    fn migrations(&self) -> &'static [SqlFiles];
-
-    /// The migrations `manage` runs from Rust instead of their SQL files.
-    fn rust_migration(&self, version: &str) -> Option<RustMigration>;
-
-    fn seed_plan(&self) -> &'static SeedPlan;
-
-    /// The tables, small then large.
-    fn tables(&self) -> [&'static str; 2] {
-        let plan = self.seed_plan();
-        [plan.small.table, plan.large.table]
+    pub fn default_port(&self) -> u16 {
+        self.port
     }
 
-    /// The body of `GET /list_small/` or `GET /list_large/`, which must
-    /// answer at every migration state.
-    fn list(&self, conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value>;
+    pub fn migrations(&self) -> &'static [SqlFiles] {
+        self.migrations
+    }
 
-    /// `POST /large/`: inserts a row named `name` and returns its id; must
-    /// work at every migration state.
-    fn create_large(&self, conn: &mut PgConnection, name: &str) -> QueryResult<i64>;
+    pub fn rust_migration(&self, version: &str) -> Option<RustMigration> {
+        self.rust_migrations
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, m)| *m)
+    }
+
+    pub fn seed_plan(&self) -> &SeedPlan {
+        &self.seed
+    }
+
+    /// The tables, small then large.
+    pub fn tables(&self) -> [&'static str; 2] {
+        [self.seed.small.table, self.seed.large.table]
+    }
+
+    pub fn list(&self, conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value> {
+        (self.list)(conn, which)
+    }
+
+    pub fn create_large(&self, conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
+        (self.create_large)(conn, name)
+    }
 }
 
 /// Every scenario, in project order.
-pub fn all() -> &'static [&'static dyn Scenario] {
-    static ALL: [&dyn Scenario; 1] = [&proj04_change_column_type::SCENARIO];
+pub fn all() -> &'static [&'static Scenario] {
+    static ALL: [&Scenario; 2] = [
+        &proj01_add_not_null_constraint::SCENARIO,
+        &proj04_change_column_type::SCENARIO,
+    ];
     &ALL
 }
 
 /// The scenario of a project directory name.
-pub fn find(project: &str) -> Option<&'static dyn Scenario> {
+pub fn find(project: &str) -> Option<&'static Scenario> {
     all().iter().copied().find(|s| s.project() == project)
 }
 

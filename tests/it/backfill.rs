@@ -5,7 +5,7 @@ use std::process::{Child, Stdio};
 
 use serde_json::json;
 
-use crate::support::{TestDb, TestServer};
+use crate::support::{Case, PROJ01, PROJ04, TestDb, TestServer};
 
 /// Starts `manage migrate 0004` slowly enough to act while it runs.
 fn slow_backfill(db: &TestDb) -> (Child, impl Iterator<Item = String>) {
@@ -21,18 +21,8 @@ fn slow_backfill(db: &TestDb) -> (Child, impl Iterator<Item = String>) {
     (child, lines)
 }
 
-fn prepared(rows: &str) -> TestDb {
-    let db = TestDb::new();
-    db.manage_ok(&["migrate", "0001"]);
-    db.manage_ok(&["seed_large_table", "--large-count", rows]);
-    db.manage_ok(&["migrate", "0002", "--fake"]);
-    db.manage_ok(&["migrate", "0003"]);
-    db
-}
-
-#[test]
-fn a_backfill_killed_between_batches_resumes_and_is_recorded_only_at_the_end() {
-    let db = prepared("10000");
+fn killed_and_resumed(case: Case) {
+    let db = TestDb::at_0003_seeded(case, "10000");
     let (mut child, mut lines) = slow_backfill(&db);
     lines
         .find(|l| l.contains("Batch 6 backfilled"))
@@ -40,7 +30,10 @@ fn a_backfill_killed_between_batches_resumes_and_is_recorded_only_at_the_end() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let filled = db.scalar("SELECT count(created_at_new) FROM large_record");
+    let filled = db.scalar(&format!(
+        "SELECT count({}) FROM {}",
+        case.new_column, case.large
+    ));
     assert!(
         (6 * 500..10_000).contains(&filled),
         "whole batches only, got {filled}"
@@ -51,22 +44,22 @@ fn a_backfill_killed_between_batches_resumes_and_is_recorded_only_at_the_end() {
         0
     );
     let shown = db.manage_ok(&["showmigrations"]);
-    assert!(
-        shown.contains(" [ ] 0004_backfill_created_at_new"),
-        "{shown}"
-    );
+    assert!(shown.contains(" [ ] 0004_backfill"), "{shown}");
 
     let out = db.manage_ok(&["migrate", "0004", "--batch-size", "2000"]);
     assert!(out.contains("Backfill complete! Total: "), "{out}");
+    let (table, column, value) = (case.large, case.new_column, case.new_value);
     assert_eq!(
-        db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
+        db.scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE {column} IS NULL"
+        )),
         0
     );
-    assert_eq!(db.scalar("SELECT count(*) FROM large_record"), 10_000);
+    assert_eq!(db.scalar(&format!("SELECT count(*) FROM {table}")), 10_000);
     assert_eq!(
-        db.scalar(
-            "SELECT count(*) FROM large_record WHERE created_at_new <> created_at::timestamptz"
-        ),
+        db.scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE {column} IS DISTINCT FROM {value}"
+        )),
         0
     );
     assert_eq!(
@@ -77,9 +70,18 @@ fn a_backfill_killed_between_batches_resumes_and_is_recorded_only_at_the_end() {
 }
 
 #[test]
-fn rows_written_while_the_backfill_runs_get_the_new_column_and_0005_succeeds() {
-    let db = prepared("8000");
-    let server = TestServer::start(&db.url);
+fn proj01_a_backfill_killed_between_batches_resumes_and_is_recorded_only_at_the_end() {
+    killed_and_resumed(PROJ01);
+}
+
+#[test]
+fn proj04_a_backfill_killed_between_batches_resumes_and_is_recorded_only_at_the_end() {
+    killed_and_resumed(PROJ04);
+}
+
+fn live_writes(case: Case) {
+    let db = TestDb::at_0003_seeded(case, "8000");
+    let server = TestServer::start(case.project, &db.url);
     let (mut child, mut lines) = slow_backfill(&db);
     lines
         .find(|l| l.contains("Batch 3 backfilled"))
@@ -94,19 +96,32 @@ fn rows_written_while_the_backfill_runs_get_the_new_column_and_0005_succeeds() {
     assert!(child.wait().unwrap().success(), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("OK")), "{rest:?}");
 
+    let (table, column) = (case.large, case.new_column);
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     assert_eq!(
         db.scalar(&format!(
-            "SELECT count(created_at_new) FROM large_record WHERE id IN ({list})"
+            "SELECT count({column}) FROM {table} WHERE id IN ({list})"
         )),
         25
     );
     db.manage_ok(&["migrate", "0005"]);
-    assert_eq!(db.scalar("SELECT count(*) FROM large_record"), 8025);
+    assert_eq!(db.scalar(&format!("SELECT count(*) FROM {table}")), 8025);
     assert_eq!(
-        db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
+        db.scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE {column} IS NULL"
+        )),
         0
     );
     let (status, body) = server.post("/large/", json!({"name": "after 0005"}));
     assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn proj01_rows_written_while_the_backfill_runs_get_the_new_column_and_0005_succeeds() {
+    live_writes(PROJ01);
+}
+
+#[test]
+fn proj04_rows_written_while_the_backfill_runs_get_the_new_column_and_0005_succeeds() {
+    live_writes(PROJ04);
 }

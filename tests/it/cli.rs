@@ -1,12 +1,12 @@
 //! `manage` as a user runs it: exact output, and one clear line for bad input.
 
-use crate::support::{TestDb, manage_with_url, mask_times};
+use crate::support::{CASES, PROJ01, PROJ04, TestDb, manage_with_url, mask_times};
 
 const RULE: &str = "============================================================";
 
 #[test]
 fn showmigrations_prints_djangos_format() {
-    let db = TestDb::new();
+    let db = TestDb::new(PROJ04);
     db.manage_ok(&["migrate", "0001"]);
     db.manage_ok(&["migrate", "demoapp", "0002", "--fake"]);
     assert_eq!(
@@ -16,8 +16,49 @@ fn showmigrations_prints_djangos_format() {
 }
 
 #[test]
+fn proj01_showmigrations_prints_djangos_format() {
+    let db = TestDb::new(PROJ01);
+    db.manage_ok(&["migrate", "0003"]);
+    assert_eq!(
+        db.manage_ok(&["showmigrations"]),
+        "demoapp\n [X] 0001_initial\n [X] 0002_largeuser_status_smalluser_status\n [X] 0003_largeuser_role_smalluser_role\n [ ] 0004_backfill_role\n [ ] 0005_alter_largeuser_role_alter_smalluser_role\n"
+    );
+}
+
+#[test]
+fn proj01_migrate_0002_prints_the_timing_lines() {
+    let db = TestDb::new(PROJ01);
+    db.manage_ok(&["migrate", "0001"]);
+    let out = mask_times(&db.manage_ok(&["migrate", "demoapp", "0002"]));
+    assert_eq!(
+        out,
+        format!(
+            "Operations to perform:
+  Target specific migration: 0002_largeuser_status_smalluser_status, from demoapp
+Running migrations:
+  Applying demoapp.0002_largeuser_status_smalluser_status...
+{RULE}
+[T] Starting migration: Adding status field
+{RULE}
+
+[T] Adding SmallUser.status (NOT NULL DEFAULT 'active')...
+[T] ✓ SmallUser.status added (Ns)
+
+[T] Adding LargeUser.status (NOT NULL DEFAULT 'active')...
+[T] ✓ LargeUser.status added (Ns)
+
+{RULE}
+[T] Migration completed
+{RULE}
+ OK (Ns)
+"
+        )
+    );
+}
+
+#[test]
 fn migrate_0002_prints_the_seeds_timing_lines() {
-    let db = TestDb::new();
+    let db = TestDb::new(PROJ04);
     db.manage_ok(&["migrate", "0001"]);
     let out = mask_times(&db.manage_ok(&["migrate", "demoapp", "0002"]));
     assert_eq!(
@@ -53,12 +94,7 @@ Running migrations:
 
 #[test]
 fn the_backfill_prints_a_line_per_batch() {
-    let db = TestDb::new();
-    db.manage_ok(&["migrate", "0001"]);
-    db.manage_ok(&["seed_large_table", "--large-count", "2500"]);
-    db.manage_ok(&["migrate", "0003", "--fake"]);
-    db.manage_ok(&["migrate", "0002", "--fake"]);
-    db.manage_ok(&["migrate", "0003"]);
+    let db = TestDb::at_0003_seeded(PROJ04, "2500");
     let out = mask_times(&db.manage_ok(&["migrate", "0004", "--batch-size", "1000"]));
     assert!(
         out.contains(
@@ -76,7 +112,7 @@ fn the_backfill_prints_a_line_per_batch() {
 
 #[test]
 fn plan_and_sqlmigrate_show_without_running() {
-    let db = TestDb::new();
+    let db = TestDb::new(PROJ04);
     let plan = db.manage_ok(&["migrate", "0003", "--plan"]);
     assert!(
         plan.starts_with("Planned operations:\ndemoapp.0001_initial\n    Creating tables\n"),
@@ -123,7 +159,7 @@ fn fails_with(output: std::process::Output, needle: &str) -> String {
 
 #[test]
 fn bad_input_gets_one_clear_line() {
-    let db = TestDb::new();
+    let db = TestDb::new(PROJ04);
     fails_with(
         db.manage(&["migrate", "0009"]),
         "Cannot find a migration matching '0009'",
@@ -154,14 +190,14 @@ fn bad_input_gets_one_clear_line() {
         .unwrap();
     fails_with(
         other,
-        "unknown project \"proj99\" (known projects: proj04_change_column_type)",
+        "unknown project \"proj99\" (known projects: proj01_add_not_null_constraint, proj04_change_column_type)",
     );
     fails_with(db.manage(&["runserver", "nope"]), "not a valid port number");
 }
 
 #[test]
 fn a_missing_table_is_named_with_the_state_it_needs() {
-    let db = TestDb::new();
+    let db = TestDb::new(PROJ04);
     fails_with(
         db.manage(&["seed_large_table", "--large-count", "5"]),
         "table small_record does not exist: run `manage migrate 0001` first",
@@ -178,7 +214,7 @@ fn an_unreachable_database_is_named_without_its_password() {
         &["seed_large_table", "--large-count", "5"],
     ] {
         let stderr = fails_with(
-            manage_with_url(&url, args),
+            manage_with_url(PROJ01.project, &url, args),
             &format!("cannot connect to PostgreSQL at 127.0.0.1:{port}/risky_migrations"),
         );
         assert!(!stderr.contains("s3cret"), "{stderr}");
@@ -188,32 +224,42 @@ fn an_unreachable_database_is_named_without_its_password() {
 
 #[test]
 fn seeding_works_at_every_state() {
-    let db = TestDb::new();
-    db.manage_ok(&["migrate", "0001"]);
-    for state in ["0002", "0003", "0004", "0005"] {
-        db.manage_ok(&["migrate", state]);
-        let out = db.manage_ok(&[
-            "seed_large_table",
-            "--large-count",
-            "50",
-            "--batch-size",
-            "7",
-        ]);
-        assert!(out.contains("✓ 50 LargeRecord rows created"), "{out}");
-        assert_eq!(
-            db.scalar("SELECT count(*) FROM large_record"),
-            50,
-            "at {state}"
+    for case in CASES {
+        let db = TestDb::new(case);
+        db.manage_ok(&["migrate", "0001"]);
+        for state in ["0002", "0003", "0004", "0005"] {
+            db.manage_ok(&["migrate", state]);
+            let out = db.manage_ok(&[
+                "seed_large_table",
+                "--large-count",
+                "50",
+                "--batch-size",
+                "7",
+            ]);
+            assert!(
+                out.contains(&format!("✓ 50 {} rows created", case.large_model)),
+                "{out}"
+            );
+            assert_eq!(
+                db.scalar(&format!("SELECT count(*) FROM {}", case.large)),
+                50,
+                "at {state}"
+            );
+            assert_eq!(
+                db.scalar(&format!("SELECT max(id) FROM {}", case.small)),
+                10
+            );
+            // the identity continues after the explicit ids
+            let next = format!(
+                "SELECT nextval(pg_get_serial_sequence('{}', 'id'))",
+                case.large
+            );
+            assert_eq!(db.scalar(&next), 51);
+        }
+        let nulls = format!(
+            "SELECT count(*) FROM {} WHERE {} IS NULL",
+            case.large, case.new_column
         );
-        assert_eq!(db.scalar("SELECT max(id) FROM small_record"), 10);
-        // the identity continues after the explicit ids
-        assert_eq!(
-            db.scalar("SELECT nextval(pg_get_serial_sequence('large_record', 'id'))"),
-            51
-        );
+        assert_eq!(db.scalar(&nulls), 0);
     }
-    assert_eq!(
-        db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
-        0
-    );
 }

@@ -3,7 +3,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::support::{PROJECT, root};
+use crate::support::{PROJ04, root};
+
+const PROJECT: &str = PROJ04.project;
 
 #[test]
 fn localdb_starts_serves_and_stops_where_the_env_points() {

@@ -1,30 +1,33 @@
 //! Every migration up, down and up again; the diesel CLI on the same database;
-//! schema.rs against `diesel print-schema`.
+//! schema.rs against `diesel print-schema`. For every project.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{PROJECT, TestDb, diesel_cli, root};
-
-const NAMES: [&str; 5] = [
-    "0001_initial",
-    "0002_alter_largerecord_created_at_and_more",
-    "0003_largerecord_created_at_new_and_more",
-    "0004_backfill_created_at_new",
-    "0005_alter_largerecord_created_at_new_and_more",
-];
+use crate::support::{CASES, Case, PROJ01, PROJ04, TestDb, diesel_cli, root};
 
 /// The original values, compared across states whatever the column types.
 fn values(db: &TestDb) -> String {
-    db.text(
-        "SELECT count(*) || ':' || md5(string_agg(id || ',' || name || ',' || to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS'), '|' ORDER BY id)) FROM large_record",
-    )
+    let case = db.case;
+    db.text(&format!(
+        "SELECT count(*) || ':' || md5(string_agg({}, '|' ORDER BY id)) FROM {} t",
+        case.original, case.large
+    ))
+}
+
+fn versions(case: Case) -> Vec<&'static str> {
+    risky_migrations::scenarios::find(case.project)
+        .unwrap()
+        .migrations()
+        .iter()
+        .map(|m| m.version)
+        .collect()
 }
 
 /// Walks the line one migration at a time; at each, down and up again must
 /// give back the schema and rows of the state before and after.
-fn up_down_up(fake_0002: bool) {
-    let db = TestDb::new();
+fn up_down_up(case: Case, fake_0002: bool) {
+    let db = TestDb::new(case);
     db.manage_ok(&["migrate", "0001"]);
     db.manage_ok(&[
         "seed_large_table",
@@ -34,61 +37,54 @@ fn up_down_up(fake_0002: bool) {
         "1000",
     ]);
     let original = values(&db);
-    let mut before = (
-        db.schema(),
-        db.rows("large_record"),
-        db.rows("small_record"),
-    );
-    for (i, name) in NAMES.iter().enumerate().skip(1) {
-        let version = &name[..4];
-        let previous = &NAMES[i - 1][..4];
-        let mut up = vec!["migrate", version, "--batch-size", "700"];
-        if fake_0002 && version == "0002" {
-            up.push("--fake");
-        }
-        db.manage_ok(&up);
-        let after = (
-            db.schema(),
-            db.rows("large_record"),
-            db.rows("small_record"),
-        );
-        let mut down = vec!["migrate", previous, "--batch-size", "700"];
-        if fake_0002 && version == "0002" {
-            down.push("--fake");
-        }
-        db.manage_ok(&down);
+    let snapshot = |db: &TestDb| (db.schema(), db.rows(case.large), db.rows(case.small));
+    let mut before = snapshot(&db);
+    let versions = versions(case);
+    for pair in versions.windows(2) {
+        let (previous, version) = (pair[0], pair[1]);
+        let fake = fake_0002 && version == "0002";
+        let step = |target| {
+            let mut args = vec!["migrate", target, "--batch-size", "700"];
+            if fake {
+                args.push("--fake");
+            }
+            db.manage_ok(&args);
+        };
+        step(version);
+        let after = snapshot(&db);
+        step(previous);
         assert_eq!(
-            before.0,
-            db.schema(),
-            "{name} down did not restore the schema"
+            before,
+            snapshot(&db),
+            "{} {version} down did not restore schema and rows",
+            case.project
+        );
+        step(version);
+        assert_eq!(
+            after,
+            snapshot(&db),
+            "{} {version} up again gave another schema or rows",
+            case.project
         );
         assert_eq!(
-            (&before.1, &before.2),
-            (&db.rows("large_record"), &db.rows("small_record")),
-            "{name} down changed rows"
+            values(&db),
+            original,
+            "{} {version} changed the original values",
+            case.project
         );
-        db.manage_ok(&up);
-        assert_eq!(after.0, db.schema(), "{name} up again gave another schema");
-        assert_eq!(
-            (&after.1, &after.2),
-            (&db.rows("large_record"), &db.rows("small_record")),
-            "{name} up again changed rows"
-        );
-        assert_eq!(values(&db), original, "{name} changed the original values");
         before = after;
     }
-    assert_eq!(
-        db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
-        0
+    let nulls = format!(
+        "SELECT count(*) FROM {} WHERE {} IS NULL",
+        case.large, case.new_column
     );
-    // and all the way back to zero, then forward again
+    assert_eq!(db.scalar(&nulls), 0);
     db.manage_ok(&["migrate", "zero"]);
-    assert_eq!(
-        db.scalar(
-            "SELECT count(*) FROM pg_tables WHERE tablename IN ('large_record', 'small_record')"
-        ),
-        0
+    let tables = format!(
+        "SELECT count(*) FROM pg_tables WHERE tablename IN ('{}', '{}')",
+        case.small, case.large
     );
+    assert_eq!(db.scalar(&tables), 0);
     assert_eq!(
         db.scalar("SELECT count(*) FROM __diesel_schema_migrations"),
         0
@@ -96,23 +92,31 @@ fn up_down_up(fake_0002: bool) {
 }
 
 #[test]
-fn every_migration_goes_up_down_and_up_again() {
-    up_down_up(false);
+fn proj01_every_migration_goes_up_down_and_up_again() {
+    up_down_up(PROJ01, false);
 }
 
 #[test]
-fn the_safe_path_with_0002_faked_goes_up_down_and_up_again() {
-    up_down_up(true);
+fn proj04_every_migration_goes_up_down_and_up_again() {
+    up_down_up(PROJ04, false);
 }
 
 #[test]
-fn the_risky_0002_converts_every_value_and_its_way_down_restores_the_text() {
-    let db = TestDb::new();
+fn proj04_the_safe_path_with_0002_faked_goes_up_down_and_up_again() {
+    up_down_up(PROJ04, true);
+}
+
+#[test]
+fn proj04_the_risky_0002_converts_every_value_and_its_way_down_restores_the_text() {
+    let db = TestDb::new(PROJ04);
     db.manage_ok(&["migrate", "0001"]);
     db.manage_ok(&["seed_large_table", "--large-count", "100"]);
     let text = db.rows("large_record");
     db.manage_ok(&["migrate", "0002"]);
-    assert_eq!(db.text("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'large_record'::regclass AND attname = 'created_at'"), "timestamp with time zone");
+    assert_eq!(
+        db.text("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'large_record'::regclass AND attname = 'created_at'"),
+        "timestamp with time zone"
+    );
     assert_eq!(
         db.text("SELECT created_at AT TIME ZONE 'UTC' FROM large_record WHERE id = 29"),
         "2024-01-01 10:00:00"
@@ -121,10 +125,28 @@ fn the_risky_0002_converts_every_value_and_its_way_down_restores_the_text() {
     assert_eq!(db.rows("large_record"), text);
 }
 
+#[test]
+fn proj01_0002_gives_every_existing_row_status_active() {
+    let db = TestDb::new(PROJ01);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "300"]);
+    db.manage_ok(&["migrate", "0002"]);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_user WHERE status = 'active'"),
+        300
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_attrdef WHERE adrelid = 'large_user'::regclass"),
+        0,
+        "the default is dropped, as Django does"
+    );
+}
+
 /// A `diesel.toml` without `print_schema`, so the CLI leaves schema.rs alone.
-fn diesel_config() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diesel-no-print-schema.toml");
-    let migrations = root().join(PROJECT).join("migrations");
+fn diesel_config(case: Case) -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("diesel-{}.toml", case.project));
+    let migrations = root().join(case.project).join("migrations");
     std::fs::write(
         &path,
         format!(
@@ -142,8 +164,8 @@ fn diesel(db: &TestDb, args: &[&str]) -> String {
         .arg("--database-url")
         .arg(&db.url)
         .arg("--config-file")
-        .arg(diesel_config())
-        .current_dir(root().join(PROJECT))
+        .arg(diesel_config(db.case))
+        .current_dir(root().join(db.case.project))
         .output()
         .expect("diesel runs");
     assert!(
@@ -159,67 +181,67 @@ fn the_diesel_cli_and_manage_share_one_database() {
     if !diesel_cli() {
         return;
     }
-    let by_manage = TestDb::new();
-    by_manage.manage_ok(&["migrate", "0001"]);
-    by_manage.manage_ok(&["seed_large_table", "--large-count", "1500"]);
-    by_manage.manage_ok(&["migrate", "0002", "--fake"]);
-    by_manage.manage_ok(&["migrate", "0005"]);
+    for case in CASES {
+        let by_manage = TestDb::at_0003_seeded(case, "1500");
+        by_manage.manage_ok(&["migrate", "0005"]);
 
-    let mixed = TestDb::new();
-    mixed.manage_ok(&["migrate", "0001"]);
-    mixed.manage_ok(&["seed_large_table", "--large-count", "1500"]);
-    mixed.manage_ok(&["migrate", "0002", "--fake"]);
-    // 0003 to 0005 through the diesel CLI: 0004 and 0005 are the SQL twins
-    let ran = diesel(&mixed, &["migration", "run"]);
-    assert!(
-        ran.contains("Running migration 0004_backfill_created_at_new"),
-        "{ran}"
-    );
-    assert_eq!(
-        mixed.manage_ok(&["showmigrations"]),
-        by_manage.manage_ok(&["showmigrations"])
-    );
-    assert_eq!(
-        mixed.schema(),
-        by_manage.schema(),
-        "diesel's SQL twins and manage's Rust steps disagree"
-    );
-    assert_eq!(mixed.rows("large_record"), by_manage.rows("large_record"));
+        let mixed = TestDb::new(case);
+        mixed.manage_ok(&["migrate", "0001"]);
+        mixed.manage_ok(&["seed_large_table", "--large-count", "1500"]);
+        mixed.manage_ok(&case.safe_0002());
+        // 0003 to 0005 through the diesel CLI: 0004 and 0005 are the SQL twins
+        let ran = diesel(&mixed, &["migration", "run"]);
+        assert!(ran.contains("Running migration 0004_backfill"), "{ran}");
+        assert_eq!(
+            mixed.manage_ok(&["showmigrations"]),
+            by_manage.manage_ok(&["showmigrations"])
+        );
+        assert_eq!(
+            mixed.schema(),
+            by_manage.schema(),
+            "{}: diesel's SQL twins and manage's Rust steps disagree",
+            case.project
+        );
+        assert_eq!(mixed.rows(case.large), by_manage.rows(case.large));
 
-    // diesel reverts what manage applied, and manage re-applies it
-    diesel(&mixed, &["migration", "revert"]);
-    diesel(&mixed, &["migration", "revert"]);
-    let listed = diesel(&mixed, &["migration", "list"]);
-    assert!(
-        listed.contains("[ ] 0004_backfill_created_at_new"),
-        "{listed}"
-    );
-    assert_eq!(
-        mixed.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
-        1500
-    );
-    mixed.manage_ok(&["migrate", "0005"]);
-    assert_eq!(mixed.schema(), by_manage.schema());
-    diesel(&mixed, &["migration", "redo"]);
-    assert_eq!(mixed.schema(), by_manage.schema());
+        // diesel reverts what manage applied, and manage re-applies it
+        diesel(&mixed, &["migration", "revert"]);
+        diesel(&mixed, &["migration", "revert"]);
+        let listed = diesel(&mixed, &["migration", "list"]);
+        assert!(listed.contains("[ ] 0004_backfill"), "{listed}");
+        assert_eq!(
+            mixed.scalar(&format!(
+                "SELECT count(*) FROM {} WHERE {} IS NULL",
+                case.large, case.new_column
+            )),
+            1500
+        );
+        mixed.manage_ok(&["migrate", "0005"]);
+        assert_eq!(mixed.schema(), by_manage.schema());
+        diesel(&mixed, &["migration", "redo"]);
+        assert_eq!(mixed.schema(), by_manage.schema());
+    }
 }
 
 #[test]
-fn schema_rs_is_what_diesel_print_schema_prints_at_0005() {
+fn schema_rs_is_what_diesel_print_schema_prints_at_the_end_of_the_safe_path() {
     if !diesel_cli() {
         return;
     }
-    let db = TestDb::new();
-    db.manage_ok(&["migrate", "0001"]);
-    db.manage_ok(&["migrate", "0002", "--fake"]);
-    db.manage_ok(&["migrate", "0005"]);
-    let printed = diesel(&db, &["print-schema"]);
-    let committed =
-        std::fs::read_to_string(root().join("src/scenarios/proj04_change_column_type/schema.rs"))
-            .unwrap();
-    assert_eq!(
-        printed.trim(),
-        committed.trim(),
-        "run `diesel print-schema` at 0005 (0002 faked) and commit it"
-    );
+    for case in CASES {
+        let db = TestDb::at_0003_seeded(case, "0");
+        db.manage_ok(&["migrate", "0005"]);
+        let printed = diesel(&db, &["print-schema"]);
+        let path = root()
+            .join("src/scenarios")
+            .join(case.project)
+            .join("schema.rs");
+        let committed = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            printed.trim(),
+            committed.trim(),
+            "run `diesel print-schema` at 0005 (the safe path) and commit it to {}",
+            path.display()
+        );
+    }
 }

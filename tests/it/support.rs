@@ -15,7 +15,75 @@ use diesel::sql_types::{BigInt, Text};
 use risky_migrations::localdb::{Binaries, Durability, Throwaway};
 use risky_migrations::{db, scenarios, web};
 
-pub const PROJECT: &str = "proj04_change_column_type";
+/// What the tests need to know of a project to check it.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    pub project: &'static str,
+    pub small: &'static str,
+    pub large: &'static str,
+    /// The list JSON's key: `records` or `users`.
+    pub key: &'static str,
+    /// The model names: `LargeRecord` / `LargeUser`.
+    pub small_model: &'static str,
+    pub large_model: &'static str,
+    /// The column the safe path adds, backfills and makes NOT NULL.
+    pub new_column: &'static str,
+    /// What the backfill writes, as SQL over the row.
+    pub new_value: &'static str,
+    /// The safe path records 0002 with --fake (proj04) or runs it (proj01).
+    pub fake_0002: bool,
+    /// The original values of a large row, as SQL text, at every state.
+    pub original: &'static str,
+}
+
+pub const PROJ04: Case = Case {
+    project: "proj04_change_column_type",
+    small: "small_record",
+    large: "large_record",
+    key: "records",
+    small_model: "SmallRecord",
+    large_model: "LargeRecord",
+    new_column: "created_at_new",
+    new_value: "created_at::timestamptz",
+    fake_0002: true,
+    original: "id || ',' || name || ',' || to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS')",
+};
+
+pub const PROJ01: Case = Case {
+    project: "proj01_add_not_null_constraint",
+    small: "small_user",
+    large: "large_user",
+    key: "users",
+    small_model: "SmallUser",
+    large_model: "LargeUser",
+    new_column: "role",
+    new_value: "'user'",
+    fake_0002: false,
+    original: "id || ',' || name",
+};
+
+pub const CASES: [Case; 2] = [PROJ01, PROJ04];
+
+impl Case {
+    /// The first large row as the list endpoint answers it.
+    pub fn first_large(&self) -> serde_json::Value {
+        match self.key {
+            "records" => {
+                serde_json::json!({"id": 1, "name": "LargeRecord_1", "created_at": "2024-01-01 10:00:00"})
+            }
+            _ => serde_json::json!({"id": 1, "name": "LargeUser_1"}),
+        }
+    }
+
+    /// `migrate 0002`, faked where the safe path fakes it.
+    pub fn safe_0002(&self) -> Vec<&'static str> {
+        if self.fake_0002 {
+            vec!["migrate", "0002", "--fake"]
+        } else {
+            vec!["migrate", "0002"]
+        }
+    }
+}
 
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,14 +100,15 @@ fn cluster() -> &'static Throwaway {
     })
 }
 
-/// A database of its own, dropped when the guard goes.
+/// A database of its own for one project, dropped when the guard goes.
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    pub case: Case,
 }
 
 impl TestDb {
-    pub fn new() -> Self {
+    pub fn new(case: Case) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "t{}_{}",
@@ -55,6 +124,7 @@ impl TestDb {
         TestDb {
             url: cluster.url(&name),
             name,
+            case,
         }
     }
 
@@ -62,9 +132,9 @@ impl TestDb {
         db::connect(&self.url).expect("test connection")
     }
 
-    /// `manage --project proj04... <args>` against this database.
+    /// `manage --project <project> <args>` against this database.
     pub fn manage(&self, args: &[&str]) -> Output {
-        manage_with_url(&self.url, args)
+        self.manage_command(args).output().expect("manage runs")
     }
 
     /// Like [`Self::manage`], failing the test unless it succeeds.
@@ -80,7 +150,17 @@ impl TestDb {
     }
 
     pub fn manage_command(&self, args: &[&str]) -> Command {
-        manage_command(&self.url, args)
+        manage_command(self.case.project, &self.url, args)
+    }
+
+    /// The database at the end of the safe path's 0003, seeded.
+    pub fn at_0003_seeded(case: Case, rows: &str) -> Self {
+        let db = TestDb::new(case);
+        db.manage_ok(&["migrate", "0001"]);
+        db.manage_ok(&["seed_large_table", "--large-count", rows]);
+        db.manage_ok(&case.safe_0002());
+        db.manage_ok(&["migrate", "0003"]);
+        db
     }
 
     pub fn scalar(&self, sql: &str) -> i64 {
@@ -153,7 +233,7 @@ impl Drop for TestDb {
     }
 }
 
-pub fn manage_command(url: &str, args: &[&str]) -> Command {
+pub fn manage_command(project: &str, url: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_manage"));
     command
         .current_dir(root())
@@ -161,13 +241,15 @@ pub fn manage_command(url: &str, args: &[&str]) -> Command {
         .env_remove("PROJECT")
         .env("RUST_LOG", "warn")
         .arg("--project")
-        .arg(PROJECT)
+        .arg(project)
         .args(args);
     command
 }
 
-pub fn manage_with_url(url: &str, args: &[&str]) -> Output {
-    manage_command(url, args).output().expect("manage runs")
+pub fn manage_with_url(project: &str, url: &str, args: &[&str]) -> Output {
+    manage_command(project, url, args)
+        .output()
+        .expect("manage runs")
 }
 
 /// The server, in-process on a free port, stopped when dropped.
@@ -178,12 +260,12 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub fn start(database_url: &str) -> Self {
+    pub fn start(project: &str, database_url: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = web::AppState {
             pool: db::pool(database_url, 4),
-            scenario: scenarios::find(PROJECT).expect("scenario"),
+            scenario: scenarios::find(project).expect("scenario"),
         };
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -1,0 +1,157 @@
+//! Seed 000, `proj01_add_not_null_constraint`: a NOT NULL column on a big
+//! table. The seed's "wrong way" (0002) adds `status` NOT NULL DEFAULT as
+//! Django emits it; the safe way adds `role` nullable with a default for new
+//! rows (0003), backfills it in batches (0004) and enforces NOT NULL without a
+//! long lock (0005). `status` is NOT NULL without a default from 0002 on (Django
+//! keeps the default in Python), so writes and seeding fill it when it exists.
+
+pub mod models;
+pub mod schema;
+
+use std::io::Write;
+use std::ops::Range;
+
+use diesel::pg::CopyTarget;
+use diesel::prelude::*;
+
+use crate::backfill::BackfillSpec;
+use crate::db;
+use crate::migrations::RustMigration;
+use crate::migrations::embedded::PROJ01_ADD_NOT_NULL_CONSTRAINT;
+use crate::safe_ddl::NotNullSpec;
+use crate::scenarios::{Scenario, Which, insert_returning_id, list_json};
+use crate::seed::{self, SeedError, SeedPlan, SeedTable};
+use models::UserJson;
+use schema::{large_user, small_user};
+
+pub static SCENARIO: Scenario = Scenario {
+    project: "proj01_add_not_null_constraint",
+    port: 8000,
+    migrations: PROJ01_ADD_NOT_NULL_CONSTRAINT,
+    rust_migrations: &[
+        (
+            "0004",
+            RustMigration::Backfill {
+                specs: &BACKFILL,
+                default_batch_size: 1_000_000,
+            },
+        ),
+        ("0005", RustMigration::SafeNotNull(&NOT_NULL)),
+    ],
+    seed: SeedPlan {
+        small: SeedTable {
+            table: "small_user",
+            label: "SmallUser",
+            copy: copy_small,
+        },
+        small_count: 10,
+        large: SeedTable {
+            table: "large_user",
+            label: "LargeUser",
+            copy: copy_large,
+        },
+        default_large_count: 100_000_000,
+        default_batch_size: 10_000,
+    },
+    list,
+    create_large,
+};
+
+static BACKFILL: [BackfillSpec; 2] = [
+    BackfillSpec {
+        table: "small_user",
+        label: "SmallUser",
+        column: "role",
+        value: "'user'",
+    },
+    BackfillSpec {
+        table: "large_user",
+        label: "LargeUser",
+        column: "role",
+        value: "'user'",
+    },
+];
+
+static NOT_NULL: [NotNullSpec; 2] = [
+    NotNullSpec {
+        table: "small_user",
+        label: "SmallUser",
+        column: "role",
+        constraint: "small_user_role_not_null",
+    },
+    NotNullSpec {
+        table: "large_user",
+        label: "LargeUser",
+        column: "role",
+        constraint: "large_user_role_not_null",
+    },
+];
+
+/// Rows `<model>_<id>`, with `status` 'active' where the column exists.
+fn copy_users<T, Plain, WithStatus>(
+    conn: &mut PgConnection,
+    (table, plain, with_status): (T, Plain, WithStatus),
+    (sql_name, model): (&str, &str),
+    ids: Range<u64>,
+) -> Result<usize, SeedError>
+where
+    T: Table,
+    Plain: CopyTarget<Table = T>,
+    WithStatus: CopyTarget<Table = T>,
+{
+    let name = |out: &mut dyn Write, id: u64| writeln!(out, "{id}\t{model}_{id}");
+    let active = |out: &mut dyn Write, id: u64| writeln!(out, "{id}\t{model}_{id}\tactive");
+    if db::column_exists(conn, sql_name, "status")? {
+        seed::copy_rows(conn, table, with_status, ids, &active)
+    } else {
+        seed::copy_rows(conn, table, plain, ids, &name)
+    }
+}
+
+fn copy_small(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedError> {
+    use small_user as t;
+    copy_users(
+        conn,
+        (t::table, (t::id, t::name), (t::id, t::name, t::status)),
+        ("small_user", "SmallUser"),
+        ids,
+    )
+}
+
+fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedError> {
+    use large_user as t;
+    copy_users(
+        conn,
+        (t::table, (t::id, t::name), (t::id, t::name, t::status)),
+        ("large_user", "LargeUser"),
+        ids,
+    )
+}
+
+/// `id` and `name` exist at every state, so the typed schema serves.
+fn list(conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value> {
+    let rows = match which {
+        Which::Small => small_user::table
+            .select((small_user::id, small_user::name))
+            .order(small_user::id)
+            .limit(10)
+            .load::<UserJson>(conn)?,
+        Which::Large => large_user::table
+            .select((large_user::id, large_user::name))
+            .order(large_user::id)
+            .limit(10)
+            .load::<UserJson>(conn)?,
+    };
+    Ok(list_json("users", rows))
+}
+
+/// `status` gets Django's default where it exists; `role` gets the column
+/// default set at 0003.
+fn create_large(conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
+    let sql = if db::column_exists(conn, "large_user", "status")? {
+        "INSERT INTO large_user (name, status) VALUES ($1, 'active') RETURNING id"
+    } else {
+        "INSERT INTO large_user (name) VALUES ($1) RETURNING id"
+    };
+    insert_returning_id(conn, sql, name)
+}
