@@ -25,6 +25,15 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+/// Names a connection as a migration's, so the lock monitor (and anyone
+/// reading `pg_stat_activity`) knows it.
+pub fn mark_migrator(conn: &mut PgConnection) -> QueryResult<()> {
+    conn.batch_execute(&format!(
+        "SET application_name = '{}'",
+        crate::locks::MIGRATOR
+    ))
+}
+
 /// Opens a connection with the session settings the lab relies on.
 pub fn connect(database_url: &str) -> Result<PgConnection, DbError> {
     let mut conn = PgConnection::establish(database_url).map_err(|e| DbError::Connect {
@@ -85,6 +94,23 @@ pub fn pool(database_url: &str, size: u32) -> PgPool {
 struct Exists {
     #[diesel(sql_type = Bool)]
     exists: bool,
+}
+
+/// `PostgreSQL 15.18`, from the server's `server_version`.
+pub fn server_version(conn: &mut PgConnection) -> QueryResult<String> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        server_version: String,
+    }
+    let v = diesel::sql_query("SHOW server_version").get_result::<Version>(conn)?;
+    Ok(format!(
+        "PostgreSQL {}",
+        v.server_version
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+    ))
 }
 
 /// Whether `table` exists in the connection's search path.

@@ -13,15 +13,21 @@
 //! - [`seed`]: streaming COPY seeding.
 //! - [`timing`]: the seed's timing lines.
 //! - [`web`]: the HTTP endpoints.
+//! - [`locks`]: the lock monitor (pg_locks sampled while a migration runs).
+//! - [`probe`]: requests on a schedule, and what they saw (failures, p99, outages).
 //! - [`scenarios`]: the seed projects; they declare, the modules above run.
+//! - [`demo`]: `manage demo`, the walkthrough automated and measured, and its report.
 //! - [`cli`]: the `manage` subcommands.
 
 pub mod backfill;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod localdb;
+pub mod locks;
 pub mod migrations;
+pub mod probe;
 pub mod safe_ddl;
 pub mod scenarios;
 pub mod seed;

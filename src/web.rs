@@ -154,3 +154,44 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
     .listen(listener)?
     .run())
 }
+
+/// A server on its own thread and a free loopback port: the demo's, and the
+/// tests'. Stopped when dropped.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn spawn(state: AppState, workers: usize) -> std::io::Result<Running> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let addr = listener.local_addr()?;
+        let server = server(state, listener, workers)?;
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || {
+            if let Err(error) = actix_web::rt::System::new().block_on(server) {
+                tracing::error!(%error, "the server stopped");
+            }
+        });
+        Ok(Running {
+            addr,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

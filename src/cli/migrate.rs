@@ -36,6 +36,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     // an unknown target is reported before anything touches the database
     runner::resolve_target(scenario, target)?;
     let mut conn = super::connect(project)?;
+    crate::db::mark_migrator(&mut conn)?;
     let options = MigrateOptions {
         fake: args.fake,
         plan: args.plan,

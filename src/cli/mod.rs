@@ -4,8 +4,10 @@
 //! to the `Write` it is given. [`main`] prints any error once, on one line,
 //! and exits non-zero; it never panics on bad input.
 
+pub mod demo;
 pub mod localdb;
 pub mod migrate;
+pub mod probe;
 pub mod runserver;
 pub mod seed_large_table;
 pub mod showmigrations;
@@ -51,6 +53,10 @@ pub enum Command {
     Runserver(runserver::Args),
     /// Start, stop or inspect a local PostgreSQL for this project
     Localdb(localdb::Args),
+    /// Request an endpoint on a schedule and report failures, p99 and outages
+    Probe(probe::Args),
+    /// Run the seeds' walkthroughs automated, and measure what each step costs
+    Demo(demo::Args),
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -69,7 +75,12 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    init_logging();
+    // the server's access log is for runserver; elsewhere it would drown the output
+    init_logging(if matches!(cli.command, Command::Runserver(_)) {
+        "info,actix_server=warn"
+    } else {
+        "warn"
+    });
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match run(cli, &mut out) {
@@ -99,9 +110,9 @@ pub fn one_line(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
@@ -110,6 +121,26 @@ fn init_logging() {
 }
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    // a probe with --url needs no project
+    if let Command::Probe(args) = cli.command {
+        let port = match (&args.url, config::resolve_here(cli.project.as_deref())) {
+            (Some(_), _) => None,
+            (None, project) => Some(project?.port),
+        };
+        return probe::run(args, port, out);
+    }
+    // the demo runs every project unless one is named
+    if let Command::Demo(args) = cli.command {
+        let cwd = std::env::current_dir().context("cannot find the current directory")?;
+        let projects = match cli.project.as_deref() {
+            Some(name) => vec![config::resolve(Some(name), &cwd)?],
+            None => crate::scenarios::all()
+                .iter()
+                .map(|s| config::resolve(Some(s.project()), &cwd))
+                .collect::<Result<_, _>>()?,
+        };
+        return demo::run(&projects, args, out);
+    }
     let project = config::resolve_here(cli.project.as_deref())?;
     match cli.command {
         Command::Migrate(args) => migrate::run(&project, args, out),
@@ -118,6 +149,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::SeedLargeTable(args) => seed_large_table::run(&project, args, out),
         Command::Runserver(args) => runserver::run(&project, args, out),
         Command::Localdb(args) => localdb::run(&project, args, out),
+        Command::Probe(_) | Command::Demo(_) => unreachable!("handled above"),
     }
 }
 

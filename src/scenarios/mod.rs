@@ -38,6 +38,10 @@ pub struct Scenario {
     pub migrations: &'static [SqlFiles],
     /// The migrations `manage` runs from Rust instead of their SQL files.
     pub rust_migrations: &'static [(&'static str, RustMigration)],
+    /// The seed's risky migration (the version), and whether the safe path
+    /// records it with `--fake` instead of running it again.
+    pub risky: &'static str,
+    pub safe_path_fakes_risky: bool,
     pub seed: SeedPlan,
     pub list: ListFn,
     pub create_large: CreateFn,

@@ -10,6 +10,7 @@
 mod backfill;
 mod cli;
 mod endpoints;
+mod lab;
 mod localdb;
 mod migrations;
 mod support;

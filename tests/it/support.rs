@@ -2,11 +2,10 @@
 //! database per test (dropped by its guard), `manage` driven as a user runs
 //! it, and the real HTTP server in-process.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -254,38 +253,23 @@ pub fn manage_with_url(project: &str, url: &str, args: &[&str]) -> Output {
 
 /// The server, in-process on a free port, stopped when dropped.
 pub struct TestServer {
-    pub base: String,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: web::Running,
 }
 
 impl TestServer {
     pub fn start(project: &str, database_url: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = web::AppState {
             pool: db::pool(database_url, 4),
             scenario: scenarios::find(project).expect("scenario"),
         };
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = web::server(state, listener, 2).expect("server");
-                tx.send(server.handle()).expect("send handle");
-                let _ = server.await;
-            });
-        });
-        let handle = rx.recv().expect("server handle");
         TestServer {
-            base,
-            handle,
-            thread: Some(thread),
+            server: web::Running::spawn(state, 2).expect("server"),
         }
     }
 
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
         reply(
-            ureq::get(&format!("{}{path}", self.base))
+            ureq::get(&self.server.url(path))
                 .timeout(Duration::from_secs(10))
                 .call(),
         )
@@ -293,7 +277,7 @@ impl TestServer {
 
     pub fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         reply(
-            ureq::post(&format!("{}{path}", self.base))
+            ureq::post(&self.server.url(path))
                 .timeout(Duration::from_secs(10))
                 .send_json(body),
         )
@@ -307,16 +291,6 @@ fn reply(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value
             (status, r.into_json().unwrap_or(serde_json::Value::Null))
         }
         Err(e) => panic!("request failed: {e}"),
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        actix_web::rt::System::new().block_on(handle.stop(false));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -38,6 +38,8 @@ pub static SCENARIO: Scenario = Scenario {
         ),
         ("0005", RustMigration::SafeNotNull(&NOT_NULL)),
     ],
+    risky: "0002",
+    safe_path_fakes_risky: false,
     seed: SeedPlan {
         small: SeedTable {
             table: "small_user",

@@ -1,0 +1,169 @@
+//! `manage demo`: the seeds' walkthroughs, automated and measured.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::Connection as _;
+use diesel::connection::SimpleConnection;
+
+use crate::config::{self, Project};
+use crate::demo::{self, DemoOptions, report};
+use crate::localdb::{Durability, Throwaway};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Uses the server DATABASE_URL points at when one answers there, else starts a throwaway PostgreSQL under target/. Each project runs on a fresh database, risky_demo_<project>, dropped at the end unless --keep."
+)]
+pub struct Args {
+    /// Rows in the large table
+    #[arg(long, value_parser = super::parse_count, default_value = "1000000", value_name = "N")]
+    pub large_count: u64,
+    /// Seconds between two requests of each probe (reads and writes)
+    #[arg(long, value_parser = super::parse_seconds, default_value = "0.02", value_name = "SECONDS")]
+    pub interval: Duration,
+    /// Seconds before a request counts as failed
+    #[arg(long, value_parser = super::parse_seconds, default_value = "3", value_name = "SECONDS")]
+    pub timeout: Duration,
+    /// Rows per backfill batch (default: the seed's)
+    #[arg(long, value_parser = super::parse_positive, value_name = "N")]
+    pub batch_size: Option<u64>,
+    /// Seconds of baseline, and of pause after each step
+    #[arg(long, value_parser = super::parse_seconds, default_value = "1", value_name = "SECONDS")]
+    pub settle: Duration,
+    /// Keep the demo databases
+    #[arg(long)]
+    pub keep: bool,
+    /// Where report.json, report.html and the migration logs go (default: target/demo)
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+/// `url` with its database replaced.
+fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
+    url.set_path(&format!("/{database}"));
+    Ok(url.to_string())
+}
+
+/// Drops the demo database when the demo ends, however it ends.
+struct FreshDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+    keep: bool,
+}
+
+impl FreshDatabase {
+    fn create(server_url: &str, name: &str, keep: bool) -> anyhow::Result<Self> {
+        let mut admin = crate::db::connect(server_url)?;
+        // two queries: in one, they would be one implicit transaction, which DROP DATABASE refuses
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        Ok(FreshDatabase {
+            admin_url: server_url.to_owned(),
+            name: name.to_owned(),
+            url: with_database(server_url, name)?,
+            keep,
+        })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let root = projects
+        .first()
+        .map(|p| p.root().to_path_buf())
+        .unwrap_or_default();
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("demo"));
+    std::fs::create_dir_all(&report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
+    let options = DemoOptions {
+        large_count: args.large_count,
+        interval: args.interval,
+        timeout: args.timeout,
+        batch_size: args.batch_size,
+        settle: args.settle,
+        progress: super::progress_wanted(),
+    };
+    let mut throwaway: Option<Throwaway> = None;
+    let mut reports = Vec::new();
+    for project in projects {
+        let name = project.name();
+        let status = |message: &str| eprintln!("[{name}] {message}");
+        let server_url = match crate::db::connect(&project.database_url) {
+            Ok(_) => {
+                status(&format!(
+                    "using the server at {}",
+                    config::describe_target(&project.database_url)
+                ));
+                project.database_url.clone()
+            }
+            Err(_) => {
+                if throwaway.is_none() {
+                    status("no server answers at DATABASE_URL: starting a throwaway PostgreSQL");
+                    throwaway = Some(Throwaway::start(
+                        &root.join("target").join("demo-pg"),
+                        Durability::Real,
+                    )?);
+                }
+                throwaway
+                    .as_ref()
+                    .map(|t| t.cluster.url("postgres"))
+                    .unwrap_or_default()
+            }
+        };
+        let database =
+            FreshDatabase::create(&server_url, &format!("risky_demo_{name}"), args.keep)?;
+        let log_path = report_dir.join(format!("{name}.log"));
+        let mut log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let report = demo::run_project(project.scenario, &database.url, options, &mut log, &status)
+            .with_context(|| {
+                format!(
+                    "the {name} demo failed (its migration log: {})",
+                    log_path.display()
+                )
+            })?;
+        report::write_table(out, &report)?;
+        if args.keep {
+            writeln!(
+                out,
+                "kept the database: {}",
+                config::redact_url(&database.url)
+            )?;
+        }
+        out.flush()?;
+        reports.push(report);
+    }
+    let report = report::DemoReport {
+        generated_at: chrono::Local::now().to_rfc3339(),
+        projects: reports,
+    };
+    let json = report_dir.join("report.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let html = report_dir.join("report.html");
+    std::fs::write(&html, demo::html::render(&report))
+        .with_context(|| format!("writing {}", html.display()))?;
+    writeln!(out, "\nreport: {} and {}", json.display(), html.display())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,382 @@
+//! `manage demo`: the seed's three-terminal walkthrough, automated and measured.
+//!
+//! On a fresh database: migrate to 0001, seed, serve the endpoints in-process,
+//! probe reads (`GET /list_large/`) and writes (`POST /large/`) all along,
+//! sample the locks, and run the steps: a baseline, the risky migration, its
+//! undoing, the safe path, and the naive versions of the safe steps (run in
+//! a transaction that is rolled back, so both lines come from the same run).
+//! Each step is then read off the common timeline: its duration, the strongest
+//! lock it held and for how long, whether it rewrote a table, and what the
+//! requests in flight during it saw. At the end every write the server
+//! acknowledged must be in the table.
+
+pub mod html;
+pub mod report;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt};
+
+use crate::db::{self, DbError};
+use crate::locks::{self, LockMonitor};
+use crate::migrations::RustMigration;
+use crate::migrations::embedded::annotate;
+use crate::migrations::runner::{self, MigrateError, MigrateOptions};
+use crate::migrations::source::RunSettings;
+use crate::probe::{Method, Probe, ProbeConfig, Sample};
+use crate::scenarios::Scenario;
+use crate::seed::{self, SeedError};
+use crate::web::{self, AppState};
+use report::{ProjectReport, StepKind, StepReport};
+
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    pub large_count: u64,
+    /// Between two requests of each probe.
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// The backfill's batch size (default: the scenario's).
+    pub batch_size: Option<u64>,
+    /// How long the baseline lasts, and the pause after each step.
+    pub settle: Duration,
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    #[error("starting the server: {0}")]
+    Server(std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{missing} of {acknowledged} acknowledged writes are missing from {table}: ids {ids}")]
+    LostWrites {
+        table: String,
+        acknowledged: usize,
+        missing: usize,
+        ids: String,
+    },
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+enum Action {
+    Wait,
+    Migrate {
+        target: &'static str,
+        fake: bool,
+    },
+    /// SQL run in a transaction that is rolled back.
+    Naive(String),
+}
+
+struct Planned {
+    name: String,
+    kind: StepKind,
+    action: Action,
+}
+
+/// The walkthrough's steps for a scenario: a baseline, the risky migration,
+/// back, then the safe path, each naive twin next to its safe step (the naive
+/// NOT NULL before the safe one, since after it there is nothing left to do;
+/// the naive UPDATE after the batched one, so its dead rows do not slow it).
+fn plan(scenario: &Scenario) -> Vec<Planned> {
+    let step = |name: String, kind, action| Planned { name, kind, action };
+    let migrate = |target, fake| Action::Migrate { target, fake };
+    let risky = scenario.risky;
+    let mut steps = vec![
+        step(
+            "baseline (no migration)".to_owned(),
+            StepKind::Baseline,
+            Action::Wait,
+        ),
+        step(
+            format!("{risky} risky: {}", title(scenario, risky)),
+            StepKind::Risky,
+            migrate(risky, false),
+        ),
+        step(
+            format!("{risky} undone"),
+            StepKind::Undo,
+            migrate("0001", false),
+        ),
+        if scenario.safe_path_fakes_risky {
+            step(
+                format!("{risky} recorded with --fake"),
+                StepKind::Record,
+                migrate(risky, true),
+            )
+        } else {
+            step(
+                format!("{risky} again"),
+                StepKind::Risky,
+                migrate(risky, false),
+            )
+        },
+    ];
+    let after_risky = scenario
+        .migrations()
+        .iter()
+        .skip_while(|m| m.version != risky)
+        .skip(1);
+    for files in after_risky {
+        let version = files.version;
+        match scenario.rust_migration(version) {
+            None => steps.push(step(
+                format!("{version} {}", title(scenario, version)),
+                StepKind::Safe,
+                migrate(version, false),
+            )),
+            Some(RustMigration::Backfill { specs, .. }) => {
+                steps.push(step(
+                    format!("{version} batched backfill"),
+                    StepKind::Safe,
+                    migrate(version, false),
+                ));
+                if let Some(s) = specs.last() {
+                    let sql = format!("UPDATE {} SET {} = {}", s.table, s.column, s.value);
+                    steps.push(step(
+                        "naive: one UPDATE (rolled back)".to_owned(),
+                        StepKind::Naive,
+                        Action::Naive(sql),
+                    ));
+                }
+            }
+            Some(RustMigration::SafeNotNull(specs)) => {
+                if let Some(s) = specs.last() {
+                    let sql = format!(
+                        "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+                        s.table, s.column
+                    );
+                    steps.push(step(
+                        "naive: SET NOT NULL (rolled back)".to_owned(),
+                        StepKind::Naive,
+                        Action::Naive(sql),
+                    ));
+                }
+                steps.push(step(
+                    format!("{version} safe NOT NULL"),
+                    StepKind::Safe,
+                    migrate(version, false),
+                ));
+            }
+        }
+    }
+    steps
+}
+
+/// A migration's banner: `Adding column created_at_new`.
+fn title(scenario: &Scenario, version: &str) -> String {
+    scenario
+        .migrations()
+        .iter()
+        .find(|m| m.version == version)
+        .and_then(|m| annotate(m.up).banner)
+        .unwrap_or_default()
+}
+
+/// Runs `sql` in a transaction and rolls it back.
+fn run_rolled_back(conn: &mut PgConnection, sql: &str) -> QueryResult<()> {
+    let result = conn.transaction::<(), _, _>(|c| {
+        c.batch_execute(sql)?;
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    match result {
+        Err(diesel::result::Error::RollbackTransaction) | Ok(()) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn since(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The whole walkthrough for one scenario, on the (fresh) database at
+/// `database_url`. Migration output goes to `log`; `status` hears what it is
+/// doing at every moment.
+pub fn run_project(
+    scenario: &'static Scenario,
+    database_url: &str,
+    options: DemoOptions,
+    log: &mut dyn Write,
+    status: &dyn Fn(&str),
+) -> Result<ProjectReport, DemoError> {
+    let [small, large] = scenario.tables();
+    let mut conn = db::connect(database_url)?;
+    db::mark_migrator(&mut conn)?;
+    let settings = RunSettings {
+        batch_size: options.batch_size,
+        pause: Duration::ZERO,
+        progress: false,
+    };
+    let migrate_options = |fake| MigrateOptions {
+        fake,
+        plan: false,
+        settings,
+    };
+    status("migrating to 0001");
+    runner::migrate(
+        &mut conn,
+        scenario,
+        Some("0001"),
+        migrate_options(false),
+        log,
+    )?;
+    status(&format!(
+        "seeding {} rows",
+        indicatif::HumanCount(options.large_count)
+    ));
+    let plan_seed = scenario.seed_plan();
+    seed::seed(
+        &mut conn,
+        plan_seed,
+        options.large_count,
+        plan_seed.default_batch_size,
+        options.progress,
+        log,
+    )?;
+    let postgres = db::server_version(&mut conn)?;
+
+    status("starting the server, the probes and the lock monitor");
+    let server = web::Running::spawn(
+        AppState {
+            pool: db::pool(database_url, 16),
+            scenario,
+        },
+        2,
+    )
+    .map_err(DemoError::Server)?;
+    let t0 = Instant::now();
+    let probe = |path: &str, method| ProbeConfig {
+        url: server.url(path),
+        method,
+        interval: options.interval,
+        timeout: options.timeout,
+        count: None,
+        duration: None,
+    };
+    let reads = Probe::start(probe("/list_large/", Method::Get), t0, None);
+    let writes = Probe::start(probe("/large/", Method::Post), t0, None);
+    let lock_interval = Duration::from_millis(10);
+    let monitor = LockMonitor::start(database_url, &[small, large], lock_interval, t0)?;
+
+    let planned = plan(scenario);
+    let mut windows = Vec::new();
+    for (i, step) in planned.iter().enumerate() {
+        status(&format!("step {}/{}: {}", i + 1, planned.len(), step.name));
+        let before = locks::relfilenodes(&mut conn, &[small, large])?;
+        let start_ms = since(t0);
+        match &step.action {
+            Action::Wait => std::thread::sleep(options.settle),
+            Action::Migrate { target, fake } => {
+                runner::migrate(
+                    &mut conn,
+                    scenario,
+                    Some(target),
+                    migrate_options(*fake),
+                    log,
+                )?;
+            }
+            Action::Naive(sql) => {
+                writeln!(log, "naive, rolled back: {sql};")?;
+                run_rolled_back(&mut conn, sql)?;
+            }
+        }
+        let end_ms = since(t0);
+        let after = locks::relfilenodes(&mut conn, &[small, large])?;
+        let mut rewritten: Vec<String> = before
+            .iter()
+            .filter(|(t, node)| after.get(*t).is_some_and(|n| n != *node))
+            .map(|(t, _)| t.clone())
+            .collect();
+        rewritten.sort();
+        windows.push((start_ms, end_ms, rewritten));
+        // let the traffic that queued drain before the next step
+        std::thread::sleep(options.settle);
+    }
+    status("stopping the probes");
+    let end_ms = since(t0);
+    let lock_samples = monitor.finish();
+    let reads = reads.finish();
+    let writes = writes.finish();
+    drop(server);
+
+    let steps = planned
+        .iter()
+        .zip(&windows)
+        .map(|(step, (start_ms, end_ms_step, rewritten))| {
+            let interval_ms = lock_interval.as_secs_f64() * 1000.0;
+            let lock = locks::summarize(&lock_samples, large, *start_ms, *end_ms_step, interval_ms);
+            StepReport::new(
+                &step.name,
+                step.kind,
+                *start_ms,
+                *end_ms_step,
+                (lock, interval_ms),
+                rewritten.clone(),
+                &reads,
+                &writes,
+                end_ms,
+            )
+        })
+        .collect();
+    status("checking every acknowledged write");
+    let present = verify_writes(&mut conn, large, &writes)?;
+    Ok(ProjectReport {
+        project: scenario.project().to_owned(),
+        rows: options.large_count,
+        postgres,
+        interval_ms: options.interval.as_secs_f64() * 1000.0,
+        timeout_ms: options.timeout.as_secs_f64() * 1000.0,
+        steps,
+        writes_acknowledged: present,
+        end_ms,
+        reads,
+        writes,
+    })
+}
+
+/// Checks that every write the server acknowledged (a 201 with an id) is in
+/// `table`; returns how many there are, or fails naming the missing ids.
+pub fn verify_writes(
+    conn: &mut PgConnection,
+    table: &str,
+    writes: &[Sample],
+) -> Result<usize, DemoError> {
+    let acknowledged: Vec<i64> = writes
+        .iter()
+        .filter(|s| s.ok)
+        .filter_map(|s| s.id)
+        .collect();
+    #[derive(QueryableByName)]
+    struct Missing {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let missing = diesel::sql_query(format!(
+        "SELECT a.id FROM unnest($1) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = a.id) ORDER BY a.id"
+    ))
+    .bind::<Array<BigInt>, _>(&acknowledged)
+    .load::<Missing>(conn)?;
+    if missing.is_empty() {
+        Ok(acknowledged.len())
+    } else {
+        let ids: Vec<String> = missing.iter().take(20).map(|m| m.id.to_string()).collect();
+        Err(DemoError::LostWrites {
+            table: table.to_owned(),
+            acknowledged: acknowledged.len(),
+            missing: missing.len(),
+            ids: ids.join(", "),
+        })
+    }
+}

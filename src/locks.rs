@@ -1,0 +1,279 @@
+//! The lock monitor: what a migration really locks, sampled while it runs.
+//!
+//! A thread with its own connection reads `pg_locks` joined to
+//! `pg_stat_activity` every few milliseconds. Migrating sessions are known by
+//! their `application_name` ([`MIGRATOR`], which `manage migrate` and the demo
+//! set), so the monitor works across processes. For each watched table a
+//! sample holds the strongest lock the migration holds, how many sessions wait
+//! for a lock on the table, and the migration's statement. Whether a step
+//! rewrote a table is read from `pg_class.relfilenode` before and after it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{self, DbError};
+
+/// The `application_name` of sessions running migrations.
+pub const MIGRATOR: &str = "risky_migrations migrate";
+
+/// PostgreSQL's table lock modes, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LockMode {
+    AccessShare,
+    RowShare,
+    RowExclusive,
+    ShareUpdateExclusive,
+    Share,
+    ShareRowExclusive,
+    Exclusive,
+    AccessExclusive,
+}
+
+impl LockMode {
+    /// From `pg_locks.mode`, e.g. `AccessExclusiveLock`.
+    pub fn parse(mode: &str) -> Option<Self> {
+        Some(match mode.trim_end_matches("Lock") {
+            "AccessShare" => LockMode::AccessShare,
+            "RowShare" => LockMode::RowShare,
+            "RowExclusive" => LockMode::RowExclusive,
+            "ShareUpdateExclusive" => LockMode::ShareUpdateExclusive,
+            "Share" => LockMode::Share,
+            "ShareRowExclusive" => LockMode::ShareRowExclusive,
+            "Exclusive" => LockMode::Exclusive,
+            "AccessExclusive" => LockMode::AccessExclusive,
+            _ => return None,
+        })
+    }
+
+    /// Whether it stops plain reads (SELECT) of the table.
+    pub fn blocks_reads(self) -> bool {
+        self == LockMode::AccessExclusive
+    }
+
+    /// Whether it stops writes (INSERT, UPDATE, DELETE) to the table.
+    pub fn blocks_writes(self) -> bool {
+        self >= LockMode::Share
+    }
+}
+
+impl std::fmt::Display for LockMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One table at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockSample {
+    pub t_ms: f64,
+    pub table: String,
+    /// The strongest lock the migration holds on the table, if any.
+    pub held: Option<LockMode>,
+    /// Sessions waiting for a lock on the table.
+    pub waiters: i64,
+    pub statement: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    rel: String,
+    #[diesel(sql_type = Text)]
+    mode: String,
+    #[diesel(sql_type = Bool)]
+    granted: bool,
+    #[diesel(sql_type = Bool)]
+    mine: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    query: Option<String>,
+}
+
+/// One reading of every watched table.
+pub fn sample(
+    conn: &mut PgConnection,
+    tables: &[String],
+    t_ms: f64,
+) -> QueryResult<Vec<LockSample>> {
+    let rows = diesel::sql_query(
+        "SELECT c.relname::text AS rel, l.mode::text AS mode, l.granted,
+                coalesce(a.application_name = $1, false) AS mine, left(a.query, 300) AS query
+         FROM pg_locks l
+         JOIN pg_class c ON c.oid = l.relation
+         LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND c.relname = ANY($2) AND l.pid <> pg_backend_pid()",
+    )
+    .bind::<Text, _>(MIGRATOR)
+    .bind::<Array<Text>, _>(tables)
+    .load::<Row>(conn)?;
+    Ok(tables
+        .iter()
+        .map(|table| {
+            let on_table = || rows.iter().filter(move |r| &r.rel == table);
+            let strongest = on_table()
+                .filter(|r| r.mine && r.granted)
+                .max_by_key(|r| LockMode::parse(&r.mode));
+            LockSample {
+                t_ms,
+                table: table.clone(),
+                held: strongest.and_then(|r| LockMode::parse(&r.mode)),
+                waiters: on_table().filter(|r| !r.granted).count() as i64,
+                statement: strongest.and_then(|r| r.query.clone()),
+            }
+        })
+        .collect())
+}
+
+/// The monitor, sampling in the background.
+pub struct LockMonitor {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<LockSample>>,
+}
+
+impl LockMonitor {
+    /// Connects (failing now if it cannot) and samples every `interval`,
+    /// timing samples from `t0`.
+    pub fn start(
+        database_url: &str,
+        tables: &[&str],
+        interval: Duration,
+        t0: Instant,
+    ) -> Result<Self, DbError> {
+        let mut conn = db::connect(database_url)?;
+        let tables: Vec<String> = tables.iter().map(|t| (*t).to_owned()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let t_ms = started.duration_since(t0).as_secs_f64() * 1000.0;
+                match sample(&mut conn, &tables, t_ms) {
+                    Ok(mut batch) => samples.append(&mut batch),
+                    Err(error) => tracing::warn!(%error, "lock sample failed"),
+                }
+                if let Some(rest) = interval.checked_sub(started.elapsed()) {
+                    std::thread::sleep(rest);
+                }
+            }
+            samples
+        });
+        Ok(LockMonitor { stop, handle })
+    }
+
+    /// Stops sampling and returns every sample.
+    pub fn finish(self) -> Vec<LockSample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// What the monitor saw of one table during a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockSummary {
+    pub table: String,
+    pub strongest: Option<LockMode>,
+    /// How long the strongest lock was seen held, to within one sampling
+    /// interval: from the first sample that saw it to the last, plus one interval.
+    pub held_ms: f64,
+    /// The most sessions seen waiting for a lock on the table at once.
+    pub max_waiters: i64,
+    pub statement: Option<String>,
+}
+
+/// Summarizes the samples of `table` taken in `[from_ms, to_ms]`.
+pub fn summarize(
+    samples: &[LockSample],
+    table: &str,
+    from_ms: f64,
+    to_ms: f64,
+    interval_ms: f64,
+) -> LockSummary {
+    let window: Vec<&LockSample> = samples
+        .iter()
+        .filter(|s| s.table == table && s.t_ms >= from_ms && s.t_ms <= to_ms)
+        .collect();
+    let strongest = window.iter().filter_map(|s| s.held).max();
+    let holding: Vec<&&LockSample> = window
+        .iter()
+        .filter(|s| s.held.is_some() && s.held == strongest)
+        .collect();
+    let held_ms = match (holding.first(), holding.last()) {
+        (Some(first), Some(last)) => last.t_ms - first.t_ms + interval_ms,
+        _ => 0.0,
+    };
+    LockSummary {
+        table: table.to_owned(),
+        strongest,
+        held_ms,
+        max_waiters: window.iter().map(|s| s.waiters).max().unwrap_or(0),
+        statement: holding.first().and_then(|s| s.statement.clone()),
+    }
+}
+
+#[derive(QueryableByName)]
+struct FileNode {
+    #[diesel(sql_type = Text)]
+    rel: String,
+    #[diesel(sql_type = BigInt)]
+    node: i64,
+}
+
+/// Each table's `relfilenode`: a change means the table was rewritten.
+pub fn relfilenodes(conn: &mut PgConnection, tables: &[&str]) -> QueryResult<HashMap<String, i64>> {
+    let tables: Vec<String> = tables.iter().map(|t| (*t).to_owned()).collect();
+    Ok(diesel::sql_query("SELECT relname::text AS rel, relfilenode::bigint AS node FROM pg_class WHERE relname = ANY($1) AND relkind = 'r'")
+        .bind::<Array<Text>, _>(tables)
+        .load::<FileNode>(conn)?
+        .into_iter()
+        .map(|f| (f.rel, f.node))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_order_from_weakest_to_strongest() {
+        assert_eq!(
+            LockMode::parse("AccessExclusiveLock"),
+            Some(LockMode::AccessExclusive)
+        );
+        assert!(LockMode::AccessExclusive > LockMode::ShareUpdateExclusive);
+        assert!(LockMode::ShareUpdateExclusive > LockMode::RowExclusive);
+        assert!(!LockMode::ShareUpdateExclusive.blocks_writes());
+        assert!(LockMode::Share.blocks_writes() && !LockMode::Share.blocks_reads());
+        assert_eq!(LockMode::parse("SIReadLock"), None);
+    }
+
+    #[test]
+    fn the_strongest_lock_is_timed_from_first_to_last_sighting() {
+        let at = |t_ms: f64, held: Option<LockMode>, waiters: i64| LockSample {
+            t_ms,
+            table: "t".to_owned(),
+            held,
+            waiters,
+            statement: held.map(|m| format!("{m:?}")),
+        };
+        let samples = [
+            at(0.0, None, 0),
+            at(10.0, Some(LockMode::RowExclusive), 0),
+            at(20.0, Some(LockMode::AccessExclusive), 3),
+            at(30.0, Some(LockMode::AccessExclusive), 5),
+            at(40.0, None, 0),
+        ];
+        let s = summarize(&samples, "t", 0.0, 40.0, 10.0);
+        assert_eq!(s.strongest, Some(LockMode::AccessExclusive));
+        assert_eq!(s.held_ms, 20.0);
+        assert_eq!(s.max_waiters, 5);
+        assert_eq!(summarize(&samples, "t", 35.0, 40.0, 10.0).strongest, None);
+    }
+}

@@ -1,0 +1,332 @@
+//! The probe: the seeds' curl loop done right.
+//!
+//! Requests leave on a fixed schedule (one every interval, each on its own
+//! thread), so a request stuck behind a lock does not delay the next ones and
+//! an outage is sampled all along. Each request has a timeout; anything but the
+//! expected status (200 for GET, 201 for POST) counts as a failure. The
+//! summary's longest outage is, over all requests, the longest a request had
+//! to wait from being sent until *some* request succeeded: a few ms when all
+//! is well, the whole blocking time when the table is locked, however the
+//! failures look (hangs, timeouts, errors).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    /// The status that counts as success.
+    pub fn expected(self) -> u16 {
+        match self {
+            Method::Get => 200,
+            Method::Post => 201,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    pub url: String,
+    pub method: Method,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Stop after this many requests.
+    pub count: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+}
+
+/// One request, on the lab's common timeline (ms since its start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub number: u64,
+    pub sent_ms: f64,
+    pub latency_ms: f64,
+    /// The HTTP status, if an answer came.
+    pub status: Option<u16>,
+    /// Why there was no answer (timeout, refused...).
+    pub error: Option<String>,
+    /// For writes: the id the server acknowledged.
+    pub id: Option<i64>,
+    pub ok: bool,
+}
+
+impl Sample {
+    pub fn done_ms(&self) -> f64 {
+        self.sent_ms + self.latency_ms
+    }
+}
+
+/// What a run of requests came to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub requests: usize,
+    pub failures: usize,
+    pub max_ms: f64,
+    pub p99_ms: f64,
+    /// The longest a request waited, from being sent, for any success.
+    pub longest_outage_ms: f64,
+    /// Whether that outage was still going on at the end.
+    pub outage_open: bool,
+}
+
+/// Summarizes samples; `end_ms` closes an outage still open at the end, and
+/// `later` are samples after the window that can end an outage inside it.
+pub fn summarize(samples: &[&Sample], later: &[&Sample], end_ms: f64) -> Summary {
+    let mut latencies: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    let p99_ms = match latencies.len() {
+        0 => 0.0,
+        n => latencies[((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1],
+    };
+    let mut successes: Vec<f64> = samples
+        .iter()
+        .chain(later)
+        .filter(|s| s.ok)
+        .map(|s| s.done_ms())
+        .collect();
+    successes.sort_by(f64::total_cmp);
+    let (mut longest_outage_ms, mut outage_open) = (0.0_f64, false);
+    for sample in samples {
+        let first = successes.partition_point(|done| *done < sample.sent_ms);
+        let (waited, open) = match successes.get(first) {
+            Some(done) => (done - sample.sent_ms, false),
+            None => (end_ms - sample.sent_ms, true),
+        };
+        if waited > longest_outage_ms {
+            longest_outage_ms = waited;
+            outage_open = open;
+        }
+    }
+    Summary {
+        requests: samples.len(),
+        failures: samples.iter().filter(|s| !s.ok).count(),
+        max_ms: latencies.last().copied().unwrap_or(0.0),
+        p99_ms,
+        longest_outage_ms,
+        outage_open,
+    }
+}
+
+/// A probe running in the background.
+pub struct Probe {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<Sample>>,
+}
+
+impl Probe {
+    /// Starts sending; samples are timed from `t0`, and each one is also sent
+    /// to `live` as it completes (for printing), if given.
+    pub fn start(config: ProbeConfig, t0: Instant, live: Option<mpsc::Sender<Sample>>) -> Probe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || schedule(&config, t0, &stopping, live));
+        Probe { stop, handle }
+    }
+
+    /// Whether it stopped by itself (count or duration reached).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Waits until it stops by itself (its count or duration reached), then
+    /// returns every sample in the order they were sent.
+    pub fn finish_when_done(self) -> Vec<Sample> {
+        self.handle.join().unwrap_or_default()
+    }
+
+    /// Stops sending, waits for the requests in flight, and returns every
+    /// sample in the order they were sent.
+    pub fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+fn schedule(
+    config: &ProbeConfig,
+    t0: Instant,
+    stop: &AtomicBool,
+    live: Option<mpsc::Sender<Sample>>,
+) -> Vec<Sample> {
+    let agent = ureq::AgentBuilder::new().timeout(config.timeout).build();
+    let (tx, rx) = mpsc::channel();
+    let mut samples = Vec::new();
+    let collect = |samples: &mut Vec<Sample>, sample: Sample| {
+        if let Some(live) = &live {
+            let _ = live.send(sample.clone());
+        }
+        samples.push(sample);
+    };
+    let started = Instant::now();
+    let mut in_flight = Vec::new();
+    let mut number = 0;
+    while !stop.load(Ordering::Relaxed)
+        && config.count.is_none_or(|c| number < c)
+        && config.duration.is_none_or(|d| started.elapsed() < d)
+    {
+        number += 1;
+        let (agent, tx, url, method) =
+            (agent.clone(), tx.clone(), config.url.clone(), config.method);
+        in_flight.push(std::thread::spawn(move || {
+            let _ = tx.send(send(&agent, &url, method, number, t0));
+        }));
+        in_flight.retain(|h| !h.is_finished());
+        // the next tick on the schedule, not `interval` after this request
+        let next = started + config.interval.mul_f64(number as f64);
+        while !stop.load(Ordering::Relaxed) {
+            for sample in rx.try_iter() {
+                collect(&mut samples, sample);
+            }
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            std::thread::sleep((next - now).min(Duration::from_millis(20)));
+        }
+    }
+    drop(tx);
+    for handle in in_flight {
+        let _ = handle.join();
+    }
+    for sample in rx.try_iter() {
+        collect(&mut samples, sample);
+    }
+    samples.sort_by(|a, b| a.sent_ms.total_cmp(&b.sent_ms));
+    samples
+}
+
+fn send(agent: &ureq::Agent, url: &str, method: Method, number: u64, t0: Instant) -> Sample {
+    let sent = Instant::now();
+    let result = match method {
+        Method::Get => agent.get(url).call(),
+        Method::Post => agent
+            .post(url)
+            .send_json(serde_json::json!({ "name": format!("probe write {number}") })),
+    };
+    let latency_ms = sent.elapsed().as_secs_f64() * 1000.0;
+    let sent_ms = sent.duration_since(t0).as_secs_f64() * 1000.0;
+    let (status, error, id) = match result {
+        Ok(response) => {
+            let status = response.status();
+            let id = if method == Method::Post {
+                response
+                    .into_json::<serde_json::Value>()
+                    .ok()
+                    .and_then(|v| v["id"].as_i64())
+            } else {
+                // read the body, as a client would, so the connection is reused
+                let _ = response.into_string();
+                None
+            };
+            (Some(status), None, id)
+        }
+        Err(ureq::Error::Status(status, _)) => (Some(status), None, None),
+        Err(ureq::Error::Transport(t)) => (None, Some(transport_error(&t)), None),
+    };
+    let ok = status == Some(method.expected());
+    Sample {
+        number,
+        sent_ms,
+        latency_ms,
+        status,
+        error,
+        id,
+        ok,
+    }
+}
+
+fn transport_error(error: &ureq::Transport) -> String {
+    let text = error.to_string();
+    if text.contains("timed out") || text.contains("Timeout") {
+        "timeout".to_owned()
+    } else {
+        text.lines().next().unwrap_or("transport error").to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(number: u64, sent_ms: f64, latency_ms: f64, ok: bool) -> Sample {
+        Sample {
+            number,
+            sent_ms,
+            latency_ms,
+            status: Some(if ok { 200 } else { 500 }),
+            error: None,
+            id: None,
+            ok,
+        }
+    }
+
+    #[test]
+    fn all_well_means_outages_as_short_as_latencies() {
+        let samples: Vec<Sample> = (0..100)
+            .map(|i| sample(i, i as f64 * 100.0, 2.0 + (i % 10) as f64, true))
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let s = summarize(&refs, &[], 10_000.0);
+        assert_eq!((s.requests, s.failures), (100, 0));
+        assert_eq!(s.max_ms, 11.0);
+        assert_eq!(s.p99_ms, 11.0);
+        assert_eq!(s.longest_outage_ms, 11.0);
+        assert!(!s.outage_open);
+    }
+
+    #[test]
+    fn a_blocked_stretch_is_one_outage_from_the_first_request_caught() {
+        // a lock held from 150 to 1,000: requests sent at 200..=900 queue and
+        // are all answered when it is released, in order
+        let mut samples = Vec::new();
+        for i in 0..15u64 {
+            let sent = i as f64 * 100.0;
+            let latency = if (2..=9).contains(&i) { 1_000.0 + i as f64 - sent } else { 5.0 };
+            samples.push(sample(i, sent, latency, true));
+        }
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let s = summarize(&refs, &[], 1_500.0);
+        // the request sent at 200 waited until 1,002 for any answer
+        assert_eq!(s.longest_outage_ms, 802.0);
+        assert_eq!(s.max_ms, 802.0);
+        assert_eq!(s.failures, 0);
+    }
+
+    #[test]
+    fn failures_count_and_an_outage_open_at_the_end_runs_to_the_end() {
+        let samples = [
+            sample(1, 0.0, 3.0, true),
+            sample(2, 100.0, 4.0, false),
+            sample(3, 200.0, 300.0, false),
+        ];
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let s = summarize(&refs, &[], 1_000.0);
+        assert_eq!((s.requests, s.failures), (3, 2));
+        assert_eq!(s.longest_outage_ms, 900.0);
+        assert!(s.outage_open);
+        // a success after the window closes the outage instead
+        let after = sample(4, 700.0, 10.0, true);
+        let s = summarize(&refs, &[&after], 1_000.0);
+        assert_eq!(s.longest_outage_ms, 610.0);
+        assert!(!s.outage_open);
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank() {
+        let samples: Vec<Sample> = (1..=200)
+            .map(|i| sample(i, i as f64, i as f64, true))
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        assert_eq!(summarize(&refs, &[], 1_000.0).p99_ms, 198.0);
+    }
+}

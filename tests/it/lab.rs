@@ -1,0 +1,377 @@
+//! The measuring lab: the probe, the lock monitor, the demo and its report.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use risky_migrations::demo::{self, DemoError};
+use risky_migrations::locks::{self, LockMode, LockMonitor, LockSample};
+use risky_migrations::probe::{self, Method, Probe, ProbeConfig, Sample};
+
+use crate::support::{PROJ04, TestDb};
+
+/// A server answering by request number: `script(n)` gives the status, or
+/// None to hang until the client gives up.
+fn scripted_server(script: fn(usize) -> Option<u16>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                    line.clear();
+                }
+                let mut stream = reader.into_inner();
+                match script(n) {
+                    Some(status) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                        );
+                    }
+                    // hang: hold the connection until the client closes it
+                    None => {
+                        let _ = stream.read(&mut [0; 1]);
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+fn script(n: usize) -> Option<u16> {
+    match n {
+        4 | 5 => Some(500),
+        6 => None,
+        _ => Some(200),
+    }
+}
+
+#[test]
+fn the_probe_counts_500s_and_hangs_as_failures_and_times_the_outage_exactly() {
+    let url = scripted_server(script);
+    let config = ProbeConfig {
+        url,
+        method: Method::Get,
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(300),
+        count: Some(10),
+        duration: None,
+    };
+    let t0 = Instant::now();
+    let probe = Probe::start(config, t0, None);
+    let samples = probe.finish_when_done();
+    assert_eq!(samples.len(), 10);
+    let statuses: Vec<Option<u16>> = samples.iter().map(|s| s.status).collect();
+    assert_eq!(statuses[3..6], [Some(500), Some(500), None]);
+    assert_eq!(samples.iter().filter(|s| !s.ok).count(), 3);
+    assert!(
+        samples[5].latency_ms >= 300.0,
+        "the hang ends at the timeout: {:?}",
+        samples[5]
+    );
+    assert_eq!(samples[5].error.as_deref(), Some("timeout"));
+
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let end_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let summary = probe::summarize(&refs, &[], end_ms);
+    assert_eq!((summary.requests, summary.failures), (10, 3));
+    // request 4 failed; the first success after it is request 7's answer
+    assert_eq!(
+        summary.longest_outage_ms,
+        samples[6].done_ms() - samples[3].sent_ms
+    );
+    assert!(
+        (250.0..450.0).contains(&summary.longest_outage_ms),
+        "{summary:?}"
+    );
+    assert_eq!(summary.max_ms, samples[5].latency_ms);
+}
+
+#[test]
+fn manage_probe_prints_a_line_per_request_and_a_summary() {
+    let url = scripted_server(script);
+    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+        .args([
+            "probe",
+            "--url",
+            &url,
+            "--count",
+            "7",
+            "--interval",
+            "0.05",
+            "--timeout",
+            "0.3",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "failures make a non-zero exit: {text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains("✅ SUCCESS")).count(),
+        4,
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("❌ FAILED (HTTP 500)"))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("timeout after") && l.contains("❌ BLOCKED/TIMEOUT"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("--- 7 requests, 3 failed"), "{text}");
+    assert!(
+        text.contains("longest outage (a request waiting for any success): "),
+        "{text}"
+    );
+}
+
+/// The longest run of consecutive samples in which the migration held `mode`.
+fn longest_run_ms(samples: &[LockSample], table: &str, mode: LockMode) -> f64 {
+    let mut longest = 0.0_f64;
+    let mut run_start = None;
+    for s in samples.iter().filter(|s| s.table == table) {
+        match (s.held == Some(mode), run_start) {
+            (true, None) => run_start = Some(s.t_ms),
+            (true, Some(start)) => longest = longest.max(s.t_ms - start),
+            (false, _) => run_start = None,
+        }
+    }
+    longest
+}
+
+#[test]
+fn the_lock_monitor_sees_the_rewrite_of_0002_and_no_long_access_exclusive_in_0005() {
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "300000"]);
+    let nodes = |db: &TestDb| locks::relfilenodes(&mut db.conn(), &["large_record"]).unwrap()["large_record"];
+
+    let before = nodes(&db);
+    let t0 = Instant::now();
+    let monitor = LockMonitor::start(
+        &db.url,
+        &["small_record", "large_record"],
+        Duration::from_millis(5),
+        t0,
+    )
+    .unwrap();
+    db.manage_ok(&["migrate", "0002"]);
+    let samples = monitor.finish();
+    let seen = locks::summarize(&samples, "large_record", 0.0, f64::MAX, 5.0);
+    assert_eq!(seen.strongest, Some(LockMode::AccessExclusive), "{seen:?}");
+    assert!(
+        seen.held_ms > 20.0,
+        "the rewrite holds it for a while: {seen:?}"
+    );
+    assert!(
+        seen.statement
+            .unwrap_or_default()
+            .contains("ALTER TABLE large_record")
+    );
+    assert_ne!(nodes(&db), before, "0002 rewrote the table");
+
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    db.manage_ok(&["migrate", "0004"]);
+    let before = nodes(&db);
+    let monitor = LockMonitor::start(
+        &db.url,
+        &["small_record", "large_record"],
+        Duration::from_millis(5),
+        t0,
+    )
+    .unwrap();
+    db.manage_ok(&["migrate", "0005"]);
+    let samples = monitor.finish();
+    let access_exclusive = longest_run_ms(&samples, "large_record", LockMode::AccessExclusive);
+    assert!(
+        access_exclusive <= 10.0,
+        "ACCESS EXCLUSIVE held {access_exclusive} ms in a row during 0005"
+    );
+    let seen = locks::summarize(&samples, "large_record", 0.0, f64::MAX, 5.0);
+    assert!(
+        seen.strongest.is_some(),
+        "the monitor saw 0005 at work: {seen:?}"
+    );
+    assert_eq!(nodes(&db), before, "0005 rewrote nothing");
+}
+
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED: headless Chromium is not installed (apt-get install chromium): the HTML report was not opened"
+        );
+    }
+    found
+}
+
+#[test]
+fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() {
+    let db = TestDb::new(PROJ04);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+        .current_dir(crate::support::root())
+        .env("DATABASE_URL", &db.url)
+        .args([
+            "demo",
+            "--large-count",
+            "20000",
+            "--settle",
+            "0.2",
+            "--interval",
+            "0.02",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        text.matches("acknowledged writes are in the table").count(),
+        2,
+        "{text}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let projects = report["projects"].as_array().unwrap();
+    assert_eq!(projects.len(), 2);
+    let mut bands = 0;
+    for project in projects {
+        let names: Vec<&str> = project["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        bands += names.len();
+        for expected in [
+            "baseline (no migration)",
+            "0002 undone",
+            "0004 batched backfill",
+            "naive: one UPDATE (rolled back)",
+            "naive: SET NOT NULL (rolled back)",
+            "0005 safe NOT NULL",
+        ] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        assert!(project["writes_acknowledged"].as_u64().unwrap() > 0);
+    }
+    let proj04 = projects
+        .iter()
+        .find(|p| p["project"] == "proj04_change_column_type")
+        .unwrap();
+    let risky = proj04["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "Risky")
+        .unwrap();
+    assert_eq!(risky["lock"], "AccessExclusive", "{risky}");
+    assert_eq!(
+        risky["rewritten"].as_array().unwrap().len(),
+        2,
+        "both tables rewritten: {risky}"
+    );
+    // nothing left behind
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'risky_demo_%'"),
+        0
+    );
+
+    let Some(chromium) = chromium() else { return };
+    let page = dir.path().join("report.html");
+    let profile = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dom = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("class=\"band\"").count(),
+        bands,
+        "one band per step in the rendered page"
+    );
+    assert_eq!(dom.matches("<svg class=\"chart\"").count(), 2);
+}
+
+#[test]
+fn the_write_check_fails_loudly_when_a_write_is_deleted_behind_its_back() {
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "100"]);
+    let write = |id: i64| Sample {
+        number: 1,
+        sent_ms: 0.0,
+        latency_ms: 1.0,
+        status: Some(201),
+        error: None,
+        id: Some(id),
+        ok: true,
+    };
+    let writes = [write(10), write(20), write(30)];
+    assert_eq!(
+        demo::verify_writes(&mut db.conn(), "large_record", &writes).unwrap(),
+        3
+    );
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut db.conn(),
+        "DELETE FROM large_record WHERE id = 20",
+    )
+    .unwrap();
+    match demo::verify_writes(&mut db.conn(), "large_record", &writes) {
+        Err(error @ DemoError::LostWrites { .. }) => {
+            assert_eq!(
+                error.to_string(),
+                "1 of 3 acknowledged writes are missing from large_record: ids 20"
+            );
+        }
+        other => panic!("the lost write went unnoticed: {other:?}"),
+    }
+}
