@@ -76,6 +76,12 @@ pub struct LockSample {
     pub table: String,
     /// The strongest lock the migration holds on the table, if any.
     pub held: Option<LockMode>,
+    /// A lock the migration waits for on the table, if any.
+    #[serde(default)]
+    pub waiting: Option<LockMode>,
+    /// Who holds up the migration's lock (`pg_blocking_pids`).
+    #[serde(default)]
+    pub blocked_by: Option<String>,
     /// Sessions waiting for a lock on the table.
     pub waiters: i64,
     pub statement: Option<String>,
@@ -93,6 +99,8 @@ struct Row {
     mine: bool,
     #[diesel(sql_type = Nullable<Text>)]
     query: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    blocker: Option<String>,
 }
 
 /// One reading of every watched table.
@@ -103,7 +111,12 @@ pub fn sample(
 ) -> QueryResult<Vec<LockSample>> {
     let rows = diesel::sql_query(
         "SELECT c.relname::text AS rel, l.mode::text AS mode, l.granted,
-                coalesce(a.application_name = $1, false) AS mine, left(a.query, 300) AS query
+                coalesce(a.application_name = $1, false) AS mine, left(a.query, 300) AS query,
+                CASE WHEN NOT l.granted AND a.application_name = $1 THEN
+                    (SELECT string_agg(coalesce(b.backend_type, 'session') || ' (pid ' || b.pid || '): '
+                                       || left(b.query, 120), '; ')
+                     FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(l.pid)))
+                END AS blocker
          FROM pg_locks l
          JOIN pg_class c ON c.oid = l.relation
          LEFT JOIN pg_stat_activity a ON a.pid = l.pid
@@ -120,11 +133,17 @@ pub fn sample(
             let strongest = on_table()
                 .filter(|r| r.mine && r.granted)
                 .max_by_key(|r| LockMode::parse(&r.mode));
+            let waiting = on_table()
+                .filter(|r| r.mine && !r.granted)
+                .filter_map(|r| LockMode::parse(&r.mode))
+                .max();
             LockSample {
                 t_ms,
                 table: table.clone(),
                 held: strongest.and_then(|r| LockMode::parse(&r.mode)),
-                waiters: on_table().filter(|r| !r.granted).count() as i64,
+                waiting,
+                blocked_by: on_table().find_map(|r| r.blocker.clone()),
+                waiters: on_table().filter(|r| !r.granted && !r.mine).count() as i64,
                 statement: strongest.and_then(|r| r.query.clone()),
             }
         })
@@ -183,6 +202,11 @@ pub struct LockSummary {
     /// How long the strongest lock was seen held, to within one sampling
     /// interval: from the first sample that saw it to the last, plus one interval.
     pub held_ms: f64,
+    /// How long the migration was seen waiting for a lock on the table (its
+    /// own lock-queue time, during which everyone behind it waits too).
+    pub waited_ms: f64,
+    /// Who the migration queued behind, as first seen.
+    pub blocked_by: Option<String>,
     /// The most sessions seen waiting for a lock on the table at once.
     pub max_waiters: i64,
     pub statement: Option<String>,
@@ -209,10 +233,17 @@ pub fn summarize(
         (Some(first), Some(last)) => last.t_ms - first.t_ms + interval_ms,
         _ => 0.0,
     };
+    let waiting: Vec<&&LockSample> = window.iter().filter(|s| s.waiting.is_some()).collect();
+    let waited_ms = match (waiting.first(), waiting.last()) {
+        (Some(first), Some(last)) => last.t_ms - first.t_ms + interval_ms,
+        _ => 0.0,
+    };
     LockSummary {
         table: table.to_owned(),
         strongest,
         held_ms,
+        waited_ms,
+        blocked_by: window.iter().find_map(|s| s.blocked_by.clone()),
         max_waiters: window.iter().map(|s| s.waiters).max().unwrap_or(0),
         statement: holding.first().and_then(|s| s.statement.clone()),
     }
@@ -260,6 +291,8 @@ mod tests {
             t_ms,
             table: "t".to_owned(),
             held,
+            waiting: None,
+            blocked_by: None,
             waiters,
             statement: held.map(|m| format!("{m:?}")),
         };

@@ -291,7 +291,11 @@ mod tests {
         let mut samples = Vec::new();
         for i in 0..15u64 {
             let sent = i as f64 * 100.0;
-            let latency = if (2..=9).contains(&i) { 1_000.0 + i as f64 - sent } else { 5.0 };
+            let latency = if (2..=9).contains(&i) {
+                1_000.0 + i as f64 - sent
+            } else {
+                5.0
+            };
             samples.push(sample(i, sent, latency, true));
         }
         let refs: Vec<&Sample> = samples.iter().collect();

@@ -27,6 +27,12 @@ pub struct StepReport {
     /// The strongest lock on the large table, and how long it was seen held.
     pub lock: Option<LockMode>,
     pub lock_held_ms: f64,
+    /// How long the step waited in the lock queue before it held its lock,
+    /// and behind whom.
+    #[serde(default)]
+    pub lock_waited_ms: f64,
+    #[serde(default)]
+    pub queued_behind: Option<String>,
     /// The lock monitor's sampling interval: shorter locks may go unseen.
     pub lock_interval_ms: f64,
     pub max_waiters: i64,
@@ -72,6 +78,8 @@ impl StepReport {
             duration_ms: end_ms - start_ms,
             lock: lock.strongest,
             lock_held_ms: lock.held_ms,
+            lock_waited_ms: lock.waited_ms,
+            queued_behind: lock.blocked_by,
             lock_interval_ms,
             max_waiters: lock.max_waiters,
             statement: lock.statement,
@@ -139,9 +147,7 @@ pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()
         duration(report.interval_ms),
         duration(report.timeout_ms)
     )?;
-    writeln!(
-        out,
-        "{:<40} {:>9}  {:<30} {:<7} {:>13} {:>14} {:>8} {:>8} {:>15}",
+    let header = [
         "step",
         "duration",
         "strongest lock (held)",
@@ -150,26 +156,37 @@ pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()
         "writes ok/fail",
         "max lat",
         "p99",
-        "longest outage"
-    )?;
+        "longest outage",
+    ];
+    write_row(out, &header.map(str::to_owned))?;
     for step in &report.steps {
-        let lock = lock_cell(step);
+        let rewrite = if step.rewritten.is_empty() {
+            "no"
+        } else {
+            "yes"
+        };
+        write_row(
+            out,
+            &[
+                step.name.clone(),
+                duration(step.duration_ms),
+                lock_cell(step),
+                rewrite.to_owned(),
+                ok_fail(&step.reads),
+                ok_fail(&step.writes),
+                step.worst(|s| s.max_ms),
+                step.worst(|s| s.p99_ms),
+                step.worst(|s| s.longest_outage_ms),
+            ],
+        )?;
+    }
+    for step in report.steps.iter().filter(|s| s.queued_behind.is_some()) {
+        let behind = step.queued_behind.as_deref().unwrap_or_default();
         writeln!(
             out,
-            "{:<40} {:>9}  {:<30} {:<7} {:>13} {:>14} {:>8} {:>8} {:>15}",
+            "  {} queued {} behind {behind}",
             step.name,
-            duration(step.duration_ms),
-            lock,
-            if step.rewritten.is_empty() {
-                "no"
-            } else {
-                "yes"
-            },
-            ok_fail(&step.reads),
-            ok_fail(&step.writes),
-            step.worst(|s| s.max_ms),
-            step.worst(|s| s.p99_ms),
-            step.worst(|s| s.longest_outage_ms),
+            duration(step.lock_waited_ms)
         )?;
     }
     writeln!(
@@ -179,10 +196,32 @@ pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()
     )
 }
 
+fn write_row(out: &mut dyn Write, c: &[String; 9]) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<38} {:>9}  {:<46} {:<7} {:>13} {:>14} {:>8} {:>8} {:>15}",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+    )
+}
+
 /// `AccessExclusive (121 ms)`, or what the sampling could not see.
 pub fn lock_cell(step: &StepReport) -> String {
     match (step.lock, step.kind) {
+        (Some(mode), _) if step.lock_waited_ms > 0.0 => {
+            format!(
+                "{mode} ({}, queued {})",
+                duration(step.lock_held_ms),
+                duration(step.lock_waited_ms)
+            )
+        }
         (Some(mode), _) => format!("{mode} ({})", duration(step.lock_held_ms)),
+        (None, _) if step.lock_waited_ms > 0.0 => {
+            format!(
+                "queued {}, held < {}",
+                duration(step.lock_waited_ms),
+                duration(step.lock_interval_ms)
+            )
+        }
         (None, StepKind::Baseline | StepKind::Record) => "-".to_owned(),
         (None, _) => format!("none seen (< {})", duration(step.lock_interval_ms)),
     }
