@@ -113,7 +113,7 @@ pub struct DemoReport {
 
 /// `12 ms`, `41.2 s`.
 pub fn duration(ms: f64) -> String {
-    if ms < 1000.0 {
+    if ms < 999.5 {
         format!("{ms:.0} ms")
     } else {
         format!("{:.1} s", ms / 1000.0)
