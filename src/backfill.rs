@@ -17,6 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::retry::{self, LockPolicy, RetryError};
 use crate::timing;
 
 /// One column to fill from the others, per table.
@@ -36,6 +37,8 @@ pub struct BackfillOptions {
     pub pause: Duration,
     /// Draw a progress bar on stderr (only where stderr is a terminal).
     pub progress: bool,
+    /// Each batch waits at most this long for its locks, then retries.
+    pub lock: Option<LockPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +52,14 @@ pub enum BackfillError {
     },
     #[error("batch size must be at least 1")]
     ZeroBatch,
+    #[error(
+        "interrupted (Ctrl-C) after batch {batch} of {table}; the batches before it are committed"
+    )]
+    Interrupted { table: String, batch: u64 },
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Locked(#[from] RetryError<diesel::result::Error>),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -214,12 +223,24 @@ fn walk(
     };
     let (mut done, mut number) = (0u64, 0u64);
     while lo < hi {
+        if crate::interrupt::requested() {
+            return Err(BackfillError::Interrupted {
+                table: spec.table.to_owned(),
+                batch: number,
+            });
+        }
         let upper = lo.saturating_add(batch);
         let started = Instant::now();
-        let rows = diesel::sql_query(&sql)
-            .bind::<BigInt, _>(lo)
-            .bind::<BigInt, _>(upper)
-            .execute(conn)?;
+        let run = |conn: &mut PgConnection, _: &mut dyn Write| {
+            diesel::sql_query(&sql)
+                .bind::<BigInt, _>(lo)
+                .bind::<BigInt, _>(upper)
+                .execute(conn)
+        };
+        let rows = match &options.lock {
+            Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
+            None => run(conn, out)?,
+        };
         number += 1;
         done += rows as u64;
         let line = format!(

@@ -28,6 +28,8 @@ pub enum ConfigError {
     EnvFile { path: String, reason: String },
     #[error("PORT must be a port number, got {0:?}")]
     BadPort(String),
+    #[error("LOCK_TIMEOUT must be a duration such as 1s, 500ms or 0.5, got {0:?}")]
+    BadLockTimeout(String),
     #[error("cannot find the current directory: {0}")]
     Cwd(std::io::Error),
 }
@@ -41,6 +43,9 @@ pub struct Project {
     pub database_url: String,
     /// The HTTP port the seed used (`runserver` without an address).
     pub port: u16,
+    /// How long a safe migration's statement waits for a lock before it gives
+    /// up and retries (`LOCK_TIMEOUT`, default 1 s).
+    pub lock_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Project {
@@ -50,6 +55,7 @@ impl std::fmt::Debug for Project {
             .field("dir", &self.dir)
             .field("database_url", &redact_url(&self.database_url))
             .field("port", &self.port)
+            .field("lock_timeout", &self.lock_timeout)
             .finish()
     }
 }
@@ -108,12 +114,35 @@ pub fn resolve(flag: Option<&str>, start: &Path) -> Result<Project, ConfigError>
         Some(p) => p.parse().map_err(|_| ConfigError::BadPort(p))?,
         None => scenario.default_port(),
     };
+    let lock_timeout = match setting("LOCK_TIMEOUT") {
+        Some(text) => parse_duration(&text).ok_or(ConfigError::BadLockTimeout(text))?,
+        None => crate::retry::LockPolicy::default().timeout,
+    };
     Ok(Project {
         scenario,
         dir,
         database_url,
         port,
+        lock_timeout,
     })
+}
+
+/// `1s`, `500ms`, or plain seconds (`0.5`).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| std::time::Duration::from_secs_f64(n * scale))
 }
 
 /// Resolves from the current directory.
@@ -195,5 +224,15 @@ mod tests {
         assert!(redact_url(url).contains("db.example:5434"));
         assert_eq!(describe_target(url), "db.example:5434/risky_migrations");
         assert!(!redact_url("not a url s3cret").contains("s3cret"));
+    }
+
+    #[test]
+    fn lock_timeouts_read_as_people_write_them() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-1s"), None);
     }
 }

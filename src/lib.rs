@@ -8,6 +8,8 @@
 //! - [`localdb`]: a local PostgreSQL from the installed binaries.
 //! - [`migrations`]: the runner behind `manage migrate` (Django semantics on
 //!   diesel's migration table), the embedded SQL and the Rust migrations.
+//! - [`interrupt`]: Ctrl-C during a migration: cancel, roll back what ran, say how to resume.
+//! - [`retry`]: short lock timeouts, retried with backoff, naming who held the table.
 //! - [`backfill`]: the batched keyset backfill (0004).
 //! - [`safe_ddl`]: NOT NULL without a scan under ACCESS EXCLUSIVE (0005).
 //! - [`seed`]: streaming COPY seeding.
@@ -24,10 +26,12 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod interrupt;
 pub mod localdb;
 pub mod locks;
 pub mod migrations;
 pub mod probe;
+pub mod retry;
 pub mod safe_ddl;
 pub mod scenarios;
 pub mod seed;

@@ -21,6 +21,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
+use crate::retry::{self, LockPolicy, RetryError};
 use crate::timing;
 
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,8 @@ pub struct NotNullSpec {
 pub enum SafeDdlError {
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Locked(#[from] RetryError<diesel::result::Error>),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -100,10 +103,12 @@ fn constraint_exists(conn: &mut PgConnection, spec: &NotNullSpec) -> QueryResult
     .map(|e| e.exists)
 }
 
-/// Runs the recipe for every column, each statement in its own transaction.
+/// Runs the recipe for every column, each statement in its own transaction,
+/// each retried on a lock timeout when `lock` is given.
 pub fn set_not_null(
     conn: &mut PgConnection,
     specs: &[NotNullSpec],
+    lock: Option<&LockPolicy>,
     out: &mut dyn Write,
 ) -> Result<(), SafeDdlError> {
     for spec in specs {
@@ -114,7 +119,12 @@ pub fn set_not_null(
             }
             timing::step_start(out, &statement.start)?;
             let started = Instant::now();
-            conn.batch_execute(&statement.sql)?;
+            let run =
+                |conn: &mut PgConnection, _: &mut dyn Write| conn.batch_execute(&statement.sql);
+            match lock {
+                Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
+                None => run(conn, out)?,
+            }
             timing::step_done(out, &statement.done, started.elapsed())?;
         }
     }

@@ -36,6 +36,16 @@ pub struct Args {
     /// Keep the demo databases
     #[arg(long)]
     pub keep: bool,
+    #[command(flatten)]
+    pub lock: super::LockArgs,
+    /// Before each step, hold the large table in an open read transaction this
+    /// many seconds: shows the lock queue (risky steps wait and take traffic
+    /// down with them; safe steps time out, let traffic through, and retry)
+    #[arg(long, value_parser = super::parse_seconds, value_name = "SECONDS")]
+    pub hold_lock: Option<Duration>,
+    /// Steady writers (an insert and an update each, every 10 ms) besides the write probe
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub writers: usize,
     /// Where report.json, report.html and the migration logs go (default: target/demo)
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
@@ -103,6 +113,12 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         batch_size: args.batch_size,
         settle: args.settle,
         progress: super::progress_wanted(),
+        hold_lock: args.hold_lock,
+        writers: args.writers,
+        lock: match projects.first() {
+            Some(project) => args.lock.policy(project),
+            None => crate::retry::LockPolicy::default(),
+        },
     };
     let mut throwaway: Option<Throwaway> = None;
     let mut reports = Vec::new();

@@ -28,6 +28,8 @@ pub struct Args {
     /// Seconds to pause between backfill batches
     #[arg(long, value_parser = super::parse_seconds, default_value = "0", value_name = "SECONDS")]
     pub pause: Duration,
+    #[command(flatten)]
+    pub lock: super::LockArgs,
 }
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -37,6 +39,10 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     runner::resolve_target(scenario, target)?;
     let mut conn = super::connect(project)?;
     crate::db::mark_migrator(&mut conn)?;
+    crate::interrupt::on_ctrl_c_cancel(
+        &project.database_url,
+        crate::interrupt::backend_pid(&mut conn)?,
+    );
     let options = MigrateOptions {
         fake: args.fake,
         plan: args.plan,
@@ -44,6 +50,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
             batch_size: args.batch_size,
             pause: args.pause,
             progress: super::progress_wanted(),
+            lock: args.lock.policy(project),
         },
     };
     runner::migrate(&mut conn, scenario, target, options, out)?;

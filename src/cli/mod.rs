@@ -187,6 +187,28 @@ pub fn parse_positive(text: &str) -> Result<u64, String> {
     }
 }
 
+/// How safe migrations wait for locks: shared by `migrate` and `demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LockArgs {
+    /// Seconds a safe migration's statement waits for a lock before giving up
+    /// and retrying (default: LOCK_TIMEOUT from .env, else 1)
+    #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Retries after a lock timeout, with backoff and jitter, before failing
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub lock_retries: u32,
+}
+
+impl LockArgs {
+    pub fn policy(&self, project: &Project) -> crate::retry::LockPolicy {
+        crate::retry::LockPolicy {
+            timeout: self.lock_timeout.unwrap_or(project.lock_timeout),
+            retries: self.lock_retries,
+            ..crate::retry::LockPolicy::default()
+        }
+    }
+}
+
 /// Parses seconds: `0.5`, `2`.
 pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     text.parse::<f64>()

@@ -11,6 +11,7 @@
 //! acknowledged must be in the table.
 
 pub mod html;
+pub mod load;
 pub mod report;
 
 use std::io::Write;
@@ -43,6 +44,13 @@ pub struct DemoOptions {
     /// How long the baseline lasts, and the pause after each step.
     pub settle: Duration,
     pub progress: bool,
+    /// How the safe steps wait for their locks.
+    pub lock: crate::retry::LockPolicy,
+    /// Before each step, a session reads the large table in a transaction
+    /// it keeps open this long (the lock queue demonstration).
+    pub hold_lock: Option<Duration>,
+    /// Steady writers (inserts and updates) besides the write probe.
+    pub writers: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +73,20 @@ pub enum DemoError {
         acknowledged: usize,
         missing: usize,
         ids: String,
+    },
+    #[error(
+        "{table} has {found} rows where {expected} were written (seeded, inserted by writers, probe writes)"
+    )]
+    RowCount {
+        table: String,
+        found: i64,
+        expected: i64,
+    },
+    #[error("{count} rows of {table} still have {column} NULL after the safe path")]
+    NullsLeft {
+        table: String,
+        column: String,
+        count: i64,
     },
 }
 
@@ -185,8 +207,10 @@ fn title(scenario: &Scenario, version: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Runs `sql` in a transaction and rolls it back.
+/// Runs `sql` as naive code does, with no lock_timeout, in a transaction that
+/// is rolled back.
 fn run_rolled_back(conn: &mut PgConnection, sql: &str) -> QueryResult<()> {
+    conn.batch_execute("SET lock_timeout = 0")?;
     let result = conn.transaction::<(), _, _>(|c| {
         c.batch_execute(sql)?;
         Err(diesel::result::Error::RollbackTransaction)
@@ -218,6 +242,7 @@ pub fn run_project(
         batch_size: options.batch_size,
         pause: Duration::ZERO,
         progress: false,
+        lock: options.lock,
     };
     let migrate_options = |fake| MigrateOptions {
         fake,
@@ -269,12 +294,28 @@ pub fn run_project(
     let writes = Probe::start(probe("/large/", Method::Post), t0, None);
     let lock_interval = Duration::from_millis(10);
     let monitor = LockMonitor::start(database_url, &[small, large], lock_interval, t0)?;
+    let writers = match options.writers {
+        0 => None,
+        n => Some(load::Writers::start(
+            database_url,
+            scenario,
+            n,
+            options.large_count,
+            Duration::from_millis(10),
+        )?),
+    };
 
     let planned = plan(scenario);
     let mut windows = Vec::new();
     for (i, step) in planned.iter().enumerate() {
         status(&format!("step {}/{}: {}", i + 1, planned.len(), step.name));
         let before = locks::relfilenodes(&mut conn, &[small, large])?;
+        let holder = match (options.hold_lock, step.kind) {
+            (Some(hold), kind) if kind != StepKind::Baseline => {
+                Some(load::Holder::start(database_url, large, hold)?)
+            }
+            _ => None,
+        };
         let start_ms = since(t0);
         match &step.action {
             Action::Wait => std::thread::sleep(options.settle),
@@ -293,6 +334,7 @@ pub fn run_project(
             }
         }
         let end_ms = since(t0);
+        drop(holder);
         let after = locks::relfilenodes(&mut conn, &[small, large])?;
         let mut rewritten: Vec<String> = before
             .iter()
@@ -307,6 +349,7 @@ pub fn run_project(
     status("stopping the probes");
     let end_ms = since(t0);
     let lock_samples = monitor.finish();
+    let writer_counts = writers.map(load::Writers::finish).unwrap_or_default();
     let reads = reads.finish();
     let writes = writes.finish();
     drop(server);
@@ -332,6 +375,12 @@ pub fn run_project(
         .collect();
     status("checking every acknowledged write");
     let present = verify_writes(&mut conn, large, &writes)?;
+    let counts = count_rows(
+        &mut conn,
+        scenario,
+        options.large_count,
+        writer_counts.inserted,
+    )?;
     Ok(ProjectReport {
         project: scenario.project().to_owned(),
         rows: options.large_count,
@@ -340,10 +389,71 @@ pub fn run_project(
         timeout_ms: options.timeout.as_secs_f64() * 1000.0,
         steps,
         writes_acknowledged: present,
+        writers: writer_counts,
+        rows_in_table: counts.0,
+        late_writes: counts.1,
+        hold_lock_ms: options.hold_lock.map(|h| h.as_secs_f64() * 1000.0),
         end_ms,
         reads,
         writes,
     })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Checks that the large table holds exactly the rows written to it (seeded,
+/// inserted by writers, and probe writes that landed), and that the safe
+/// path's column has no NULL. Returns the row count and how many probe
+/// writes landed (acknowledged or not: a write whose client timed out can
+/// still commit once the lock is released).
+fn count_rows(
+    conn: &mut PgConnection,
+    scenario: &Scenario,
+    seeded: u64,
+    inserted: u64,
+) -> Result<(i64, i64), DemoError> {
+    let [_, large] = scenario.tables();
+    let count = |conn: &mut PgConnection, sql: String| {
+        diesel::sql_query(sql)
+            .get_result::<Count>(conn)
+            .map(|c| c.count)
+    };
+    let found = count(conn, format!("SELECT count(*) AS count FROM {large}"))?;
+    let probes = count(
+        conn,
+        format!("SELECT count(*) AS count FROM {large} WHERE name LIKE 'probe write %'"),
+    )?;
+    let expected = seeded as i64 + inserted as i64 + probes;
+    if found != expected {
+        return Err(DemoError::RowCount {
+            table: large.to_owned(),
+            found,
+            expected,
+        });
+    }
+    for (_, rust) in scenario.rust_migrations {
+        if let RustMigration::SafeNotNull(specs) = rust {
+            for spec in *specs {
+                let sql = format!(
+                    "SELECT count(*) AS count FROM {} WHERE {} IS NULL",
+                    spec.table, spec.column
+                );
+                let nulls = count(conn, sql)?;
+                if nulls > 0 {
+                    return Err(DemoError::NullsLeft {
+                        table: spec.table.to_owned(),
+                        column: spec.column.to_owned(),
+                        count: nulls,
+                    });
+                }
+            }
+        }
+    }
+    Ok((found, probes))
 }
 
 /// Checks that every write the server acknowledged (a 201 with an id) is in

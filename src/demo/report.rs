@@ -100,6 +100,20 @@ pub struct ProjectReport {
     pub steps: Vec<StepReport>,
     /// Acknowledged writes, all found in the table at the end.
     pub writes_acknowledged: usize,
+    /// What the steady writers did (`--writers`).
+    #[serde(default)]
+    pub writers: super::load::WriterCounts,
+    /// Rows in the large table at the end: seeded + writers' inserts + probe
+    /// writes that landed, checked equal.
+    #[serde(default)]
+    pub rows_in_table: i64,
+    /// Probe writes present in the table, acknowledged or not (a write whose
+    /// client timed out can still commit when the lock is released).
+    #[serde(default)]
+    pub late_writes: i64,
+    /// `--hold-lock`, if given.
+    #[serde(default)]
+    pub hold_lock_ms: Option<f64>,
     pub end_ms: f64,
     pub reads: Vec<Sample>,
     pub writes: Vec<Sample>,
@@ -140,12 +154,16 @@ impl StepReport {
 pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()> {
     writeln!(
         out,
-        "\n{}: {} rows, {}; a read and a write every {}, timeout {}",
+        "\n{}: {} rows, {}; a read and a write every {}, timeout {}{}",
         report.project,
         indicatif::HumanCount(report.rows),
         report.postgres,
         duration(report.interval_ms),
-        duration(report.timeout_ms)
+        duration(report.timeout_ms),
+        report.hold_lock_ms.map_or_else(String::new, |ms| format!(
+            "; before each step a transaction holds the table for {}",
+            duration(ms)
+        ))
     )?;
     let header = [
         "step",
@@ -191,9 +209,23 @@ pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()
     }
     writeln!(
         out,
-        "all {} acknowledged writes are in the table",
-        report.writes_acknowledged
-    )
+        "all {} acknowledged writes are in the table; it holds {} rows: seeded + writers' inserts + probe writes ({} of which landed after their client gave up)",
+        report.writes_acknowledged,
+        indicatif::HumanCount(report.rows_in_table.max(0) as u64),
+        report
+            .late_writes
+            .saturating_sub(report.writes_acknowledged as i64)
+            .max(0)
+    )?;
+    if report.writers != super::load::WriterCounts::default() {
+        let w = report.writers;
+        writeln!(
+            out,
+            "steady writers: {} inserts, {} updates, {} failed",
+            w.inserted, w.updated, w.failed
+        )?;
+    }
+    Ok(())
 }
 
 fn write_row(out: &mut dyn Write, c: &[String; 9]) -> io::Result<()> {

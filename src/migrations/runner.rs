@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::time::Instant;
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
@@ -20,6 +21,7 @@ use super::RustMigration;
 use super::embedded::{SqlFiles, annotate};
 use super::source::{LabMigration, RunSettings};
 use crate::backfill;
+use crate::retry;
 use crate::safe_ddl;
 use crate::scenarios::Scenario;
 use crate::timing;
@@ -246,10 +248,14 @@ fn run_step(
         writeln!(out, " FAKED")?;
         return Ok(());
     }
+    // the deliberately risky migration runs as the seed ran it: no lock_timeout
+    let lock = (step.files.version != scenario.risky).then_some(options.settings.lock);
+    let timeout = lock.map_or_else(|| "0".to_owned(), |policy| policy.setting());
+    conn.batch_execute(&format!("SET lock_timeout = '{timeout}'"))?;
     let started = Instant::now();
-    let result = {
+    let attempt = |conn: &mut PgConnection, out: &mut dyn Write| {
         let mut lines = FreshLine {
-            inner: &mut *out,
+            inner: out,
             started: false,
         };
         let migration =
@@ -261,17 +267,39 @@ fn run_step(
             }
         }
     };
+    // a transactional migration that hit its lock timeout was rolled back
+    // whole: retry it whole (the Rust ones retry statement by statement)
+    let result = match lock.filter(|_| step.files.run_in_transaction()) {
+        Some(policy) => {
+            let [_, large] = scenario.tables();
+            retry::with_retries(conn, &policy, large, out, attempt).map_err(|e| e.to_string())
+        }
+        None => attempt(conn, out).map_err(|e| e.to_string()),
+    };
     match result {
         Ok(()) => {
             writeln!(out, " OK ({})", timing::seconds(started.elapsed()))?;
             Ok(())
+        }
+        Err(cause) if crate::interrupt::is_cancel(&cause) || crate::interrupt::requested() => {
+            writeln!(out, " INTERRUPTED")?;
+            Err(MigrateError::Failed {
+                verb,
+                name: step.files.name.to_owned(),
+                cause: if cause.contains("interrupted") {
+                    cause
+                } else {
+                    "interrupted (Ctrl-C): what was running is rolled back".to_owned()
+                },
+                retry,
+            })
         }
         Err(cause) => {
             writeln!(out, " FAILED")?;
             Err(MigrateError::Failed {
                 verb,
                 name: step.files.name.to_owned(),
-                cause: cause.to_string(),
+                cause,
                 retry,
             })
         }

@@ -18,6 +18,7 @@ use diesel::prelude::*;
 use super::RustMigration;
 use super::embedded::{SqlFiles, annotate};
 use crate::backfill::{self, BackfillOptions};
+use crate::retry::LockPolicy;
 use crate::safe_ddl;
 use crate::scenarios::Scenario;
 use crate::timing;
@@ -29,6 +30,8 @@ pub struct RunSettings {
     pub batch_size: Option<u64>,
     pub pause: std::time::Duration,
     pub progress: bool,
+    /// How the safe migrations wait for their locks.
+    pub lock: LockPolicy,
 }
 
 /// A scenario's migration: its SQL files, or a Rust body where the scenario
@@ -37,6 +40,9 @@ pub struct LabMigration<'a> {
     files: &'static SqlFiles,
     rust: Option<RustMigration>,
     settings: RunSettings,
+    /// The lock policy, or None for a migration that runs without one (the
+    /// deliberately risky example).
+    lock: Option<LockPolicy>,
     out: RefCell<Box<dyn Write + 'a>>,
     name: Name,
     metadata: Metadata,
@@ -53,6 +59,7 @@ impl<'a> LabMigration<'a> {
             files,
             rust: scenario.rust_migration(files.version),
             settings,
+            lock: (files.version != scenario.risky).then_some(settings.lock),
             out: RefCell::new(out),
             name: Name(files),
             metadata: Metadata(files.run_in_transaction()),
@@ -64,14 +71,18 @@ impl<'a> LabMigration<'a> {
             batch_size: self.settings.batch_size.unwrap_or(default_batch_size),
             pause: self.settings.pause,
             progress: self.settings.progress,
+            lock: self.lock,
         }
     }
 }
 
-/// Sends an annotated SQL file chunk by chunk, with its timing lines.
+/// Sends an annotated SQL file chunk by chunk, with its timing lines. Where
+/// the file sets its own `lock_timeout` (for the diesel CLI), `lock` (the
+/// lab's setting) is applied again after it, so `--lock-timeout` wins.
 pub fn run_annotated(
     conn: &mut PgConnection,
     sql: &str,
+    lock: Option<&LockPolicy>,
     out: &mut dyn Write,
 ) -> migration::Result<()> {
     let annotated = annotate(sql);
@@ -84,6 +95,9 @@ pub fn run_annotated(
         }
         let started = Instant::now();
         conn.batch_execute(&chunk.sql)?;
+        if let Some(policy) = lock.filter(|_| chunk.sql.contains("lock_timeout")) {
+            conn.batch_execute(&format!("SET LOCAL lock_timeout = '{}'", policy.setting()))?;
+        }
         if let Some(done) = &chunk.done {
             timing::step_done(out, done, started.elapsed())?;
         }
@@ -119,7 +133,7 @@ impl Migration<Pg> for LabMigration<'_> {
         let conn = typed(conn)?;
         let out = &mut **self.out.borrow_mut();
         match self.rust {
-            None => run_annotated(conn, self.files.up, out),
+            None => run_annotated(conn, self.files.up, self.lock.as_ref(), out),
             Some(RustMigration::Backfill {
                 specs,
                 default_batch_size,
@@ -131,7 +145,7 @@ impl Migration<Pg> for LabMigration<'_> {
             }
             Some(RustMigration::SafeNotNull(specs)) => {
                 with_banner(out, "Enforcing NOT NULL without a long lock", |out| {
-                    safe_ddl::set_not_null(conn, specs, out)
+                    safe_ddl::set_not_null(conn, specs, self.lock.as_ref(), out)
                 })
             }
         }
@@ -150,7 +164,9 @@ impl Migration<Pg> for LabMigration<'_> {
                     backfill::revert(conn, specs, options, out)
                 })
             }
-            None | Some(RustMigration::SafeNotNull(_)) => run_annotated(conn, self.files.down, out),
+            None | Some(RustMigration::SafeNotNull(_)) => {
+                run_annotated(conn, self.files.down, self.lock.as_ref(), out)
+            }
         }
     }
 

@@ -32,8 +32,10 @@ pub fn up_sql(migration: &RustMigration) -> String {
 --   3. SET NOT NULL         PostgreSQL 12+ trusts the valid check and skips the scan
 --   4. DROP CONSTRAINT      the check is now redundant
 -- Each step commits before the next; re-running after an interruption finishes the job.
+-- A step waits at most 1 s for its lock (`manage` also retries; this does not).
 DO $$
 BEGIN
+    PERFORM set_config('lock_timeout', '1s', false);
 ",
             );
             for spec in *specs {
@@ -81,7 +83,8 @@ fn backfill_loop(specs: &[BackfillSpec], batch_size: u64, clear: bool) -> String
 --
 -- {what} walking the primary key in ranges of {batch_size} ids and
 -- committing after each batch, so no lock is held for long and an
--- interruption loses at most one batch.
+-- interruption loses at most one batch. A batch waits at most 1 s for its
+-- locks (`manage` also retries; this does not).
 DO $$
 DECLARE
     batch_size constant bigint := {batch_size};
@@ -89,6 +92,7 @@ DECLARE
     max_id bigint;
 BEGIN
     PERFORM set_config('TimeZone', 'UTC', false);
+    PERFORM set_config('lock_timeout', '1s', false);
 ",
         what = if clear {
             "The way down: clears the column again,"

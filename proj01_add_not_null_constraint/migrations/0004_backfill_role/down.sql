@@ -3,7 +3,8 @@
 --
 -- The way down: clears the column again, walking the primary key in ranges of 1000000 ids and
 -- committing after each batch, so no lock is held for long and an
--- interruption loses at most one batch.
+-- interruption loses at most one batch. A batch waits at most 1 s for its
+-- locks (`manage` also retries; this does not).
 DO $$
 DECLARE
     batch_size constant bigint := 1000000;
@@ -11,6 +12,7 @@ DECLARE
     max_id bigint;
 BEGIN
     PERFORM set_config('TimeZone', 'UTC', false);
+    PERFORM set_config('lock_timeout', '1s', false);
     -- large_user.role
     SELECT min(id) - 1, max(id) INTO lo, max_id FROM large_user;
     WHILE lo < max_id LOOP

@@ -7,8 +7,10 @@
 --   3. SET NOT NULL         PostgreSQL 12+ trusts the valid check and skips the scan
 --   4. DROP CONSTRAINT      the check is now redundant
 -- Each step commits before the next; re-running after an interruption finishes the job.
+-- A step waits at most 1 s for its lock (`manage` also retries; this does not).
 DO $$
 BEGIN
+    PERFORM set_config('lock_timeout', '1s', false);
     -- small_record.created_at_new
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'small_record'::regclass AND conname = 'small_record_created_at_new_not_null') THEN
