@@ -24,9 +24,19 @@ impl Holder {
     /// Starts holding, and returns once the lock is held; it lets go after
     /// `hold`, or when released.
     pub fn start(database_url: &str, table: &str, hold: Duration) -> Result<Holder, DbError> {
+        Holder::run(
+            database_url,
+            &format!("SELECT 1 FROM {table} LIMIT 1"),
+            hold,
+        )
+    }
+
+    /// Runs `sql` in a transaction kept open for `hold` (or until released):
+    /// whatever locks it took stay held.
+    pub fn run(database_url: &str, sql: &str, hold: Duration) -> Result<Holder, DbError> {
         let mut conn = db::connect(database_url)?;
         conn.batch_execute("SET application_name = 'risky_migrations holder'")?;
-        conn.batch_execute(&format!("BEGIN; SELECT 1 FROM {table} LIMIT 1"))?;
+        conn.batch_execute(&format!("BEGIN; {sql}"))?;
         let (release, released) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let _ = released.recv_timeout(hold);

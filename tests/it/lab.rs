@@ -375,3 +375,75 @@ fn the_write_check_fails_loudly_when_a_write_is_deleted_behind_its_back() {
         other => panic!("the lost write went unnoticed: {other:?}"),
     }
 }
+
+#[test]
+fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_their_lock_timeout() {
+    let db = TestDb::new(PROJ04);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+        .current_dir(crate::support::root())
+        .env("DATABASE_URL", &db.url)
+        .args([
+            "--project",
+            "proj04_change_column_type",
+            "demo",
+            "--large-count",
+            "5000",
+            "--settle",
+            "0.3",
+        ])
+        .args([
+            "--hold-lock",
+            "1.5",
+            "--lock-timeout",
+            "0.2",
+            "--writers",
+            "2",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let project = &report["projects"][0];
+    let step = |name: &str| {
+        project["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"].as_str().unwrap().starts_with(name))
+            .unwrap()
+            .clone()
+    };
+    let outage = |s: &serde_json::Value| s["reads"]["longest_outage_ms"].as_f64().unwrap();
+    let risky = step("0002 risky");
+    assert!(
+        outage(&risky) >= 1_300.0,
+        "the risky step queued behind the holder, and traffic behind it: {risky}"
+    );
+    for safe in ["0003", "0005 safe"] {
+        let s = step(safe);
+        assert!(
+            s["lock_waited_ms"].as_f64().unwrap() >= 1_000.0,
+            "it did wait for the holder: {s}"
+        );
+        assert!(
+            outage(&s) < 800.0,
+            "{safe} let traffic through between its 200 ms attempts: {s}"
+        );
+    }
+    // the demo itself fails unless every write is accounted for
+    let writers = &project["writers"];
+    assert!(
+        writers["inserted"].as_u64().unwrap() > 0 && writers["failed"] == 0,
+        "{writers}"
+    );
+    assert!(project["rows_in_table"].as_i64().unwrap() > 5_000);
+}

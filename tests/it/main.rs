@@ -13,4 +13,5 @@ mod endpoints;
 mod lab;
 mod localdb;
 mod migrations;
+mod safety;
 mod support;

@@ -1,0 +1,256 @@
+//! Safe under real conditions: lock timeouts with retries behind a long
+//! transaction, giving up cleanly, SIGKILL and Ctrl-C in the middle of steps.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use risky_migrations::demo::load::Holder;
+
+use crate::support::{PROJ04, TestDb};
+
+const HOLD: Duration = Duration::from_secs(120);
+
+/// `manage migrate <args>` with its stdout read line by line.
+fn spawn(db: &TestDb, args: &[&str]) -> (Child, impl Iterator<Item = String>) {
+    let mut child = db
+        .manage_command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    (child, lines)
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    text
+}
+
+/// Ends the session a killed `manage` left behind, waiting until it is gone.
+fn end_orphans(db: &TestDb) {
+    db.scalar(
+        "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity
+         WHERE application_name = 'risky_migrations migrate' AND datname = current_database()",
+    );
+}
+
+fn recorded(db: &TestDb, version: &str) -> bool {
+    db.scalar(&format!(
+        "SELECT count(*) FROM __diesel_schema_migrations WHERE version = '{version}'"
+    )) == 1
+}
+
+#[test]
+fn a_safe_migration_behind_a_long_transaction_times_out_names_the_holder_and_retries() {
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "1000"]);
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    let holder = Holder::start(&db.url, "large_record", HOLD).unwrap();
+    let (mut child, mut lines) = spawn(
+        &db,
+        &[
+            "migrate",
+            "0003",
+            "--lock-timeout",
+            "0.2",
+            "--lock-retries",
+            "50",
+        ],
+    );
+    let retry = lines
+        .find(|l| l.contains("lock_timeout (200ms) on large_record"))
+        .expect("a lock_timeout line");
+    assert!(
+        retry.contains("held by pid ") && retry.contains("idle in transaction"),
+        "{retry}"
+    );
+    assert!(
+        retry.contains("SELECT 1 FROM large_record LIMIT 1"),
+        "the holder's query is named: {retry}"
+    );
+    // between attempts, traffic gets through
+    assert_eq!(db.scalar("SELECT count(*) FROM large_record"), 1000);
+    drop(holder);
+    let rest: Vec<String> = lines.collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains(" OK (")), "{rest:?}");
+    assert!(recorded(&db, "0003"));
+}
+
+#[test]
+fn a_safe_migration_that_never_gets_its_lock_gives_up_with_one_line_and_leaves_nothing_half_done() {
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    let schema = db.schema();
+    let holder = Holder::start(&db.url, "large_record", HOLD).unwrap();
+    let output = db.manage(&[
+        "migrate",
+        "0003",
+        "--lock-timeout",
+        "0.1",
+        "--lock-retries",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("gave up after 2 attempts to lock large_record (100ms lock_timeout each)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+    assert!(!recorded(&db, "0003"));
+    assert_eq!(db.schema(), schema, "nothing half done");
+    drop(holder);
+    db.manage_ok(&["migrate", "0003"]);
+}
+
+#[test]
+fn the_safe_not_null_and_the_backfill_retry_statement_by_statement() {
+    let db = TestDb::at_0003_seeded(PROJ04, "3000");
+    // a row lock blocks one backfill batch
+    let holder = Holder::run(
+        &db.url,
+        "SELECT id FROM large_record WHERE id = 1500 FOR UPDATE",
+        HOLD,
+    )
+    .unwrap();
+    let (mut child, mut lines) = spawn(
+        &db,
+        &[
+            "migrate",
+            "0004",
+            "--batch-size",
+            "1000",
+            "--lock-timeout",
+            "0.2",
+            "--lock-retries",
+            "50",
+        ],
+    );
+    let retry = lines
+        .find(|l| l.contains("lock_timeout (200ms) on large_record"))
+        .expect("the batch waits");
+    assert!(retry.contains("FOR UPDATE"), "{retry}");
+    drop(holder);
+    let rest: Vec<String> = lines.collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
+        0
+    );
+
+    let holder = Holder::start(&db.url, "large_record", HOLD).unwrap();
+    let (mut child, mut lines) = spawn(
+        &db,
+        &[
+            "migrate",
+            "0005",
+            "--lock-timeout",
+            "0.2",
+            "--lock-retries",
+            "50",
+        ],
+    );
+    lines
+        .find(|l| l.contains("lock_timeout (200ms) on large_record"))
+        .expect("a statement waits");
+    drop(holder);
+    let rest: Vec<String> = lines.collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    assert!(recorded(&db, "0005"));
+}
+
+fn column_type(db: &TestDb) -> String {
+    db.text("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'large_record'::regclass AND attname = 'created_at'")
+}
+
+#[test]
+fn sigkill_during_the_risky_rewrite_leaves_the_table_as_it_was() {
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "400000"]);
+    let rows = db.rows("large_record");
+    let (mut child, mut lines) = spawn(&db, &["migrate", "0002"]);
+    lines
+        .find(|l| l.contains("Changing LargeRecord.created_at"))
+        .expect("the rewrite starts");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    end_orphans(&db);
+    assert_eq!(
+        column_type(&db),
+        "character varying(50)",
+        "the rewrite rolled back"
+    );
+    assert!(!recorded(&db, "0002"));
+    assert_eq!(db.rows("large_record"), rows, "no row lost or changed");
+    db.manage_ok(&["migrate", "0002"]);
+    assert_eq!(column_type(&db), "timestamp with time zone");
+}
+
+#[test]
+fn sigkill_between_the_statements_of_0005_and_the_rerun_finishes() {
+    let db = TestDb::at_0003_seeded(PROJ04, "2000");
+    db.manage_ok(&["migrate", "0004"]);
+    let (mut child, mut lines) = spawn(&db, &["migrate", "0005"]);
+    lines
+        .find(|l| l.contains("✓ LargeRecord check added"))
+        .expect("the first statement committed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    end_orphans(&db);
+    assert!(
+        !recorded(&db, "0005"),
+        "the migration table tells the truth"
+    );
+    let check =
+        "SELECT count(*) FROM pg_constraint WHERE conname = 'large_record_created_at_new_not_null'";
+    let not_null = "SELECT count(*) FROM pg_attribute WHERE attrelid = 'large_record'::regclass AND attname = 'created_at_new' AND attnotnull";
+    // each statement is whole: the check is there (unless the kill came
+    // after the last one), and NOT NULL holds only once it was validated
+    assert!(db.scalar(check) == 1 || db.scalar(not_null) == 1);
+    assert_eq!(db.scalar("SELECT count(*) FROM large_record"), 2000);
+    db.manage_ok(&["migrate", "0005"]);
+    assert_eq!((db.scalar(check), db.scalar(not_null)), (0, 1));
+    assert!(recorded(&db, "0005"));
+}
+
+#[test]
+fn ctrl_c_during_the_backfill_stops_cleanly_and_says_how_to_resume() {
+    let db = TestDb::at_0003_seeded(PROJ04, "10000");
+    let (mut child, mut lines) = spawn(
+        &db,
+        &["migrate", "0004", "--batch-size", "500", "--pause", "0.05"],
+    );
+    lines
+        .find(|l| l.contains("Batch 4 backfilled"))
+        .expect("the backfill runs");
+    signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    let stderr = stderr_of(&mut child);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted (Ctrl-C)"), "{stderr}");
+    assert!(
+        stderr.contains("run the same command again to finish it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!recorded(&db, "0004"));
+    let filled = db.scalar("SELECT count(created_at_new) FROM large_record");
+    assert_eq!(filled % 500, 0, "whole batches only: {filled}");
+    db.manage_ok(&["migrate", "0004"]);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
+        0
+    );
+}
