@@ -15,7 +15,7 @@ use crate::localdb::{Durability, Throwaway};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Uses the server DATABASE_URL points at when one answers there, else starts a throwaway PostgreSQL under target/. Each project runs on a fresh database, risky_demo_<project>, dropped at the end unless --keep."
+    after_help = "Uses the server DATABASE_URL points at when one answers there, else starts a throwaway PostgreSQL under target/. Each project runs on a fresh database, <database>_demo_<project> (risky_migrations_demo_proj04_change_column_type with the .env defaults), dropped at the end unless --keep."
 )]
 pub struct Args {
     /// Rows in the large table
@@ -56,6 +56,17 @@ fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
     let mut url = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
     url.set_path(&format!("/{database}"));
     Ok(url.to_string())
+}
+
+/// `<database>_demo_<project>`: named after the database DATABASE_URL names,
+/// so demos against different databases of one server never collide.
+fn demo_database(server_url: &str, project: &str) -> String {
+    let base = url::Url::parse(server_url)
+        .ok()
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+        .filter(|d| !d.is_empty() && d != "postgres")
+        .unwrap_or_else(|| "risky_migrations".to_owned());
+    format!("{base}_demo_{project}")
 }
 
 /// Drops the demo database when the demo ends, however it ends.
@@ -148,7 +159,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
             }
         };
         let database =
-            FreshDatabase::create(&server_url, &format!("risky_demo_{name}"), args.keep)?;
+            FreshDatabase::create(&server_url, &demo_database(&server_url, name), args.keep)?;
         let log_path = report_dir.join(format!("{name}.log"));
         let mut log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;

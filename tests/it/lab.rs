@@ -309,7 +309,10 @@ fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() 
     );
     // nothing left behind
     assert_eq!(
-        db.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'risky_demo_%'"),
+        db.scalar(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}_demo_%'",
+            db.name
+        )),
         0
     );
 
