@@ -199,11 +199,14 @@ impl LockMonitor {
 pub struct LockSummary {
     pub table: String,
     pub strongest: Option<LockMode>,
-    /// How long the strongest lock was seen held, to within one sampling
-    /// interval: from the first sample that saw it to the last, plus one interval.
+    /// The longest the strongest lock was seen held without a break, to
+    /// within one sampling interval (two brief locks of one step are two
+    /// holds, not one long one).
     pub held_ms: f64,
-    /// How long the migration was seen waiting for a lock on the table (its
-    /// own lock-queue time, during which everyone behind it waits too).
+    /// The longest the migration was seen waiting for a lock on the table
+    /// without a break: its lock-queue time, during which everyone behind it
+    /// waits too. A safe step that times out and retries waits at most its
+    /// lock_timeout at a time.
     pub waited_ms: f64,
     /// Who the migration queued behind, as first seen.
     pub blocked_by: Option<String>,
@@ -225,19 +228,10 @@ pub fn summarize(
         .filter(|s| s.table == table && s.t_ms >= from_ms && s.t_ms <= to_ms)
         .collect();
     let strongest = window.iter().filter_map(|s| s.held).max();
-    let holding: Vec<&&LockSample> = window
-        .iter()
-        .filter(|s| s.held.is_some() && s.held == strongest)
-        .collect();
-    let held_ms = match (holding.first(), holding.last()) {
-        (Some(first), Some(last)) => last.t_ms - first.t_ms + interval_ms,
-        _ => 0.0,
-    };
-    let waiting: Vec<&&LockSample> = window.iter().filter(|s| s.waiting.is_some()).collect();
-    let waited_ms = match (waiting.first(), waiting.last()) {
-        (Some(first), Some(last)) => last.t_ms - first.t_ms + interval_ms,
-        _ => 0.0,
-    };
+    let held_ms = longest_run(&window, interval_ms, |s| {
+        s.held.is_some() && s.held == strongest
+    });
+    let waited_ms = longest_run(&window, interval_ms, |s| s.waiting.is_some());
     LockSummary {
         table: table.to_owned(),
         strongest,
@@ -245,7 +239,10 @@ pub fn summarize(
         waited_ms,
         blocked_by: window.iter().find_map(|s| s.blocked_by.clone()),
         max_waiters: window.iter().map(|s| s.waiters).max().unwrap_or(0),
-        statement: holding.first().and_then(|s| s.statement.clone()),
+        statement: window
+            .iter()
+            .find(|s| s.held.is_some() && s.held == strongest)
+            .and_then(|s| s.statement.clone()),
     }
 }
 
@@ -255,6 +252,27 @@ struct FileNode {
     rel: String,
     #[diesel(sql_type = BigInt)]
     node: i64,
+}
+
+/// The longest run of consecutive samples for which `holds` is true, from
+/// its first sample to its last plus one interval.
+fn longest_run(
+    window: &[&LockSample],
+    interval_ms: f64,
+    holds: impl Fn(&LockSample) -> bool,
+) -> f64 {
+    let (mut longest, mut start) = (0.0_f64, None);
+    for sample in window {
+        match (holds(sample), start) {
+            (true, None) => {
+                start = Some(sample.t_ms);
+                longest = longest.max(interval_ms);
+            }
+            (true, Some(first)) => longest = longest.max(sample.t_ms - first + interval_ms),
+            (false, _) => start = None,
+        }
+    }
+    longest
 }
 
 /// Each table's `relfilenode`: a change means the table was rewritten.
@@ -308,5 +326,13 @@ mod tests {
         assert_eq!(s.held_ms, 20.0);
         assert_eq!(s.max_waiters, 5);
         assert_eq!(summarize(&samples, "t", 35.0, 40.0, 10.0).strongest, None);
+        // two brief holds are not one long one
+        let brief = [
+            at(0.0, Some(LockMode::AccessExclusive), 0),
+            at(10.0, Some(LockMode::ShareUpdateExclusive), 0),
+            at(20.0, Some(LockMode::ShareUpdateExclusive), 0),
+            at(30.0, Some(LockMode::AccessExclusive), 0),
+        ];
+        assert_eq!(summarize(&brief, "t", 0.0, 40.0, 10.0).held_ms, 10.0);
     }
 }

@@ -64,15 +64,18 @@ pub struct Writers {
     inserted: Arc<AtomicU64>,
     updated: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
+    first_error: Arc<std::sync::Mutex<Option<String>>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 /// What the writers did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WriterCounts {
     pub inserted: u64,
     pub updated: u64,
     pub failed: u64,
+    /// The first failure's error, if any.
+    pub first_error: Option<String>,
 }
 
 impl Writers {
@@ -92,6 +95,7 @@ impl Writers {
             Arc::new(AtomicU64::new(0)),
             Arc::new(AtomicU64::new(0)),
         );
+        let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
         let mut threads = Vec::new();
         for writer in 0..count {
             let mut conn = db::connect(database_url)?;
@@ -103,6 +107,13 @@ impl Writers {
                 updated.clone(),
                 failed.clone(),
             );
+            let first_error = first_error.clone();
+            let fail = move |error: diesel::result::Error| {
+                failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = first_error.lock() {
+                    first.get_or_insert_with(|| error.to_string());
+                }
+            };
             threads.push(std::thread::spawn(move || {
                 let mut round = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -110,18 +121,22 @@ impl Writers {
                     let name = format!("writer {writer} row {round}");
                     // inserted as the endpoint inserts, whatever the state
                     match scenario.create_large(&mut conn, &name) {
-                        Ok(_) => inserted.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                        Ok(_) => {
+                            inserted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => fail(error),
+                    }
                     let id = (round * 7919 + writer as u64 * 104_729) % max_id.max(1) + 1;
                     let done = diesel::sql_query(&update)
                         .bind::<BigInt, _>(id as i64)
                         .bind::<Text, _>(format!("updated by writer {writer}"))
                         .execute(&mut conn);
                     match done {
-                        Ok(_) => updated.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                        Ok(_) => {
+                            updated.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => fail(error),
+                    }
                     std::thread::sleep(pause);
                 }
             }));
@@ -131,6 +146,7 @@ impl Writers {
             inserted,
             updated,
             failed,
+            first_error,
             threads,
         })
     }
@@ -144,6 +160,7 @@ impl Writers {
             inserted: self.inserted.load(Ordering::Relaxed),
             updated: self.updated.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            first_error: self.first_error.lock().ok().and_then(|e| e.clone()),
         }
     }
 }

@@ -218,10 +218,14 @@ pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()
             .max(0)
     )?;
     if report.writers != super::load::WriterCounts::default() {
-        let w = report.writers;
+        let w = &report.writers;
+        let error = w
+            .first_error
+            .as_deref()
+            .map_or_else(String::new, |e| format!(" (first: {e})"));
         writeln!(
             out,
-            "steady writers: {} inserts, {} updates, {} failed",
+            "steady writers: {} inserts, {} updates, {} failed{error}",
             w.inserted, w.updated, w.failed
         )?;
     }
