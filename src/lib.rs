@@ -19,9 +19,11 @@
 //! - [`probe`]: requests on a schedule, and what they saw (failures, p99, outages).
 //! - [`scenarios`]: the seed projects; they declare, the modules above run.
 //! - [`demo`]: `manage demo`, the walkthrough automated and measured, and its report.
+//! - [`bench`]: `manage bench`, the hot paths against their floors.
 //! - [`cli`]: the `manage` subcommands.
 
 pub mod backfill;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -42,6 +42,10 @@ pub struct SeedPlan {
     pub large: SeedTable,
     pub default_large_count: u64,
     pub default_batch_size: u64,
+    /// The same large rows from SQL alone (`$1` rows): the floor the
+    /// benchmark compares seeding with, as `INSERT INTO .. (columns) <this>`.
+    pub floor_columns: &'static str,
+    pub floor_select: &'static str,
 }
 
 #[derive(Debug, thiserror::Error)]

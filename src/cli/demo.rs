@@ -6,12 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use diesel::Connection as _;
-use diesel::connection::SimpleConnection;
 
+use super::fresh::{self, FreshDatabase};
 use crate::config::{self, Project};
 use crate::demo::{self, DemoOptions, report};
-use crate::localdb::{Durability, Throwaway};
+use crate::localdb::Throwaway;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -51,61 +50,6 @@ pub struct Args {
     pub report_dir: Option<PathBuf>,
 }
 
-/// `url` with its database replaced.
-fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
-    let mut url = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
-    url.set_path(&format!("/{database}"));
-    Ok(url.to_string())
-}
-
-/// `<database>_demo_<project>`: named after the database DATABASE_URL names,
-/// so demos against different databases of one server never collide.
-fn demo_database(server_url: &str, project: &str) -> String {
-    let base = url::Url::parse(server_url)
-        .ok()
-        .map(|u| u.path().trim_start_matches('/').to_owned())
-        .filter(|d| !d.is_empty() && d != "postgres")
-        .unwrap_or_else(|| "risky_migrations".to_owned());
-    format!("{base}_demo_{project}")
-}
-
-/// Drops the demo database when the demo ends, however it ends.
-struct FreshDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-    keep: bool,
-}
-
-impl FreshDatabase {
-    fn create(server_url: &str, name: &str, keep: bool) -> anyhow::Result<Self> {
-        let mut admin = crate::db::connect(server_url)?;
-        // two queries: in one, they would be one implicit transaction, which DROP DATABASE refuses
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
-        Ok(FreshDatabase {
-            admin_url: server_url.to_owned(),
-            name: name.to_owned(),
-            url: with_database(server_url, name)?,
-            keep,
-        })
-    }
-}
-
-impl Drop for FreshDatabase {
-    fn drop(&mut self) {
-        if self.keep {
-            return;
-        }
-        if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
 pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let root = projects
         .first()
@@ -136,30 +80,12 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
     for project in projects {
         let name = project.name();
         let status = |message: &str| eprintln!("[{name}] {message}");
-        let server_url = match crate::db::connect(&project.database_url) {
-            Ok(_) => {
-                status(&format!(
-                    "using the server at {}",
-                    config::describe_target(&project.database_url)
-                ));
-                project.database_url.clone()
-            }
-            Err(_) => {
-                if throwaway.is_none() {
-                    status("no server answers at DATABASE_URL: starting a throwaway PostgreSQL");
-                    throwaway = Some(Throwaway::start(
-                        &root.join("target").join("demo-pg"),
-                        Durability::Real,
-                    )?);
-                }
-                throwaway
-                    .as_ref()
-                    .map(|t| t.cluster.url("postgres"))
-                    .unwrap_or_default()
-            }
-        };
-        let database =
-            FreshDatabase::create(&server_url, &demo_database(&server_url, name), args.keep)?;
+        let server_url = fresh::server_for(project, &mut throwaway, &status)?;
+        let database = FreshDatabase::create(
+            &server_url,
+            &fresh::database_name(&server_url, "demo", name),
+            args.keep,
+        )?;
         let log_path = report_dir.join(format!("{name}.log"));
         let mut log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;

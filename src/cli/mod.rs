@@ -4,7 +4,9 @@
 //! to the `Write` it is given. [`main`] prints any error once, on one line,
 //! and exits non-zero; it never panics on bad input.
 
+pub mod bench;
 pub mod demo;
+pub mod fresh;
 pub mod localdb;
 pub mod migrate;
 pub mod probe;
@@ -57,6 +59,8 @@ pub enum Command {
     Probe(probe::Args),
     /// Run the seeds' walkthroughs automated, and measure what each step costs
     Demo(demo::Args),
+    /// Measure seeding, the backfill and the endpoint against their floors
+    Bench(bench::Args),
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -150,6 +154,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::SeedLargeTable(args) => seed_large_table::run(&project, args, out),
         Command::Runserver(args) => runserver::run(&project, args, out),
         Command::Localdb(args) => localdb::run(&project, args, out),
+        Command::Bench(args) => bench::run(&project, args, out),
         Command::Probe(_) | Command::Demo(_) => unreachable!("handled above"),
     }
 }

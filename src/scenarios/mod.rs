@@ -44,6 +44,8 @@ pub struct Scenario {
     pub safe_path_fakes_risky: bool,
     pub seed: SeedPlan,
     pub list: ListFn,
+    /// The SQL `GET /list_large/` runs: what the benchmark gives pgbench.
+    pub list_large_sql: &'static str,
     pub create_large: CreateFn,
 }
 

@@ -54,8 +54,12 @@ pub static SCENARIO: Scenario = Scenario {
         },
         default_large_count: 100_000_000,
         default_batch_size: 10_000,
+        floor_columns: "id, name",
+        floor_select: "SELECT i, 'LargeUser_' || i FROM generate_series(1::bigint, $1) AS i",
     },
     list,
+    // what diesel generates for `list` below
+    list_large_sql: "SELECT large_user.id, large_user.name FROM large_user ORDER BY large_user.id LIMIT 10",
     create_large,
 };
 

@@ -52,10 +52,20 @@ pub static SCENARIO: Scenario = Scenario {
         },
         default_large_count: 10_000_000,
         default_batch_size: 10_000,
+        floor_columns: "id, name, created_at",
+        floor_select: "SELECT i, 'LargeRecord_' || i, '2024-01-' || lpad(((i - 1) % 28 + 1)::text, 2, '0') || ' 10:00:00' FROM generate_series(1::bigint, $1) AS i",
     },
     list,
+    list_large_sql: &LIST_SQL_LARGE,
     create_large,
 };
+
+/// One list query per table; `created_at` rendered the same at every state.
+const LIST_SQL: [&str; 2] = [
+    "SELECT id, name, to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS') AS created_at FROM small_record ORDER BY id LIMIT 10",
+    "SELECT id, name, to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS') AS created_at FROM large_record ORDER BY id LIMIT 10",
+];
+static LIST_SQL_LARGE: &str = LIST_SQL[1];
 
 /// created_at's text becomes timestamptz through the session's TimeZone, which
 /// the lab pins to UTC on every connection (see `db`).
@@ -138,15 +148,11 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
 /// text, and timestamptz (after a real 0002) prints back to it in the pinned
 /// UTC session.
 fn list(conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value> {
-    let table = match which {
-        Which::Small => "small_record",
-        Which::Large => "large_record",
+    let sql = match which {
+        Which::Small => LIST_SQL[0],
+        Which::Large => LIST_SQL[1],
     };
-    let rows = diesel::sql_query(format!(
-        "SELECT id, name, to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS') AS created_at
-         FROM {table} ORDER BY id LIMIT 10"
-    ))
-    .load::<RecordJson>(conn)?;
+    let rows = diesel::sql_query(sql).load::<RecordJson>(conn)?;
     Ok(list_json("records", rows))
 }
 

@@ -1,0 +1,545 @@
+//! `manage bench`: the three hot paths against their floors, in one run on
+//! one cluster, as ratios.
+//!
+//! - Seeding: `seed_large_table` (a child process, so its peak RSS is its
+//!   own) against `INSERT INTO <copy of the table> SELECT .. FROM
+//!   generate_series`, the same rows with PostgreSQL doing all the work. Both
+//!   are logged (crash-safe), both maintain the primary key while loading.
+//!   Seeding also runs at a tenth of the rows, to show its memory is flat.
+//! - Backfill: 0004 at several batch sizes, a read probe running, against
+//!   one plain `UPDATE` of the whole table (rolled back), from the same
+//!   vacuumed state each time.
+//! - Endpoint: `wrk` on `/list_large/` against `pgbench` running the same
+//!   SELECT on the same cluster.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::backfill::{self, BackfillOptions};
+use crate::db::{self, DbError};
+use crate::migrations::RustMigration;
+use crate::migrations::runner::{self, MigrateOptions};
+use crate::probe::{self, Method, Probe, ProbeConfig, Sample};
+use crate::retry::LockPolicy;
+use crate::scenarios::Scenario;
+use crate::web::{self, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Migrate(#[from] runner::MigrateError),
+    #[error(transparent)]
+    Backfill(#[from] backfill::BackfillError),
+    #[error("{what}: {detail}")]
+    Tool { what: String, detail: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// One measured figure next to its floor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub name: String,
+    pub ours: f64,
+    pub floor: Option<f64>,
+    pub unit: String,
+    /// ours / floor (time: lower is better; throughput: higher is better).
+    pub ratio: Option<f64>,
+    pub target: String,
+}
+
+impl Figure {
+    fn new(
+        name: impl Into<String>,
+        ours: f64,
+        floor: Option<f64>,
+        unit: &str,
+        target: &str,
+    ) -> Self {
+        let ratio = floor.filter(|f| *f > 0.0).map(|f| ours / f);
+        Figure {
+            name: name.into(),
+            ours,
+            floor,
+            unit: unit.to_owned(),
+            ratio,
+            target: target.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub project: String,
+    pub rows: u64,
+    pub postgres: String,
+    pub figures: Vec<Figure>,
+}
+
+fn secs(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64()
+}
+
+/// The largest resident set of the children waited for so far, in KiB.
+fn children_peak_rss_kib() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u.max_rss() as f64)
+        .unwrap_or(0.0)
+}
+
+/// Seeding: ours (a child `manage seed_large_table`) against the floor.
+pub fn seeding(
+    manage: &Path,
+    database_url: &str,
+    scenario: &Scenario,
+    rows: u64,
+    status: &dyn Fn(&str),
+) -> Result<Vec<Figure>, BenchError> {
+    let plan = scenario.seed_plan();
+    let seed = |n: u64| -> Result<f64, BenchError> {
+        status(&format!(
+            "seeding {} rows (manage seed_large_table)",
+            indicatif::HumanCount(n)
+        ));
+        let started = Instant::now();
+        let output = Command::new(manage)
+            .env("DATABASE_URL", database_url)
+            .args([
+                "--project",
+                scenario.project(),
+                "seed_large_table",
+                "--large-count",
+                &n.to_string(),
+            ])
+            .output()?;
+        if !output.status.success() {
+            return Err(BenchError::Tool {
+                what: "seed_large_table".to_owned(),
+                detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        Ok(secs(started))
+    };
+    seed((rows / 10).max(1))?;
+    let small_rss = children_peak_rss_kib();
+    let ours = seed(rows)?;
+    let large_rss = children_peak_rss_kib();
+
+    status("the floor: INSERT .. SELECT generate_series into a copy of the table");
+    let mut conn = db::connect(database_url)?;
+    let large = plan.large.table;
+    conn.batch_execute(&format!(
+        "DROP TABLE IF EXISTS bench_floor; CREATE TABLE bench_floor (LIKE {large} INCLUDING ALL)"
+    ))?;
+    let started = Instant::now();
+    diesel::sql_query(format!(
+        "INSERT INTO bench_floor ({}) {}",
+        plan.floor_columns, plan.floor_select
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(rows as i64)
+    .execute(&mut conn)?;
+    let floor = secs(started);
+    conn.batch_execute("DROP TABLE bench_floor")?;
+    Ok(vec![
+        Figure::new(
+            format!("seed_large_table, {} rows", indicatif::HumanCount(rows)),
+            ours,
+            Some(floor),
+            "s",
+            "<= 1.3x",
+        ),
+        Figure::new(
+            format!(
+                "seeding peak RSS at {} rows vs at {}",
+                indicatif::HumanCount(rows),
+                indicatif::HumanCount((rows / 10).max(1))
+            ),
+            large_rss / 1024.0,
+            Some(small_rss / 1024.0),
+            "MiB",
+            "flat (~1.0x)",
+        ),
+    ])
+}
+
+/// The backfill at each batch size, and the plain UPDATE, with a read probe.
+pub fn backfill(
+    database_url: &str,
+    scenario: &'static Scenario,
+    batch_sizes: &[u64],
+    status: &dyn Fn(&str),
+) -> Result<Vec<Figure>, BenchError> {
+    let Some(specs) = scenario.rust_migrations.iter().find_map(|(_, m)| match m {
+        RustMigration::Backfill { specs, .. } => Some(*specs),
+        RustMigration::SafeNotNull(_) => None,
+    }) else {
+        return Ok(Vec::new());
+    };
+    let mut conn = db::connect(database_url)?;
+    db::mark_migrator(&mut conn)?;
+    let sink = &mut std::io::sink();
+    let options = |fake| MigrateOptions {
+        fake,
+        ..MigrateOptions::default()
+    };
+    runner::migrate(
+        &mut conn,
+        scenario,
+        Some(scenario.risky),
+        options(scenario.safe_path_fakes_risky),
+        sink,
+    )?;
+    let before_backfill = scenario
+        .migrations()
+        .iter()
+        .take_while(|m| {
+            !matches!(
+                scenario.rust_migration(m.version),
+                Some(RustMigration::Backfill { .. })
+            )
+        })
+        .last()
+        .map(|m| m.version)
+        .unwrap_or("0003");
+    runner::migrate(
+        &mut conn,
+        scenario,
+        Some(before_backfill),
+        options(false),
+        sink,
+    )?;
+
+    let server = web::Running::spawn(
+        AppState {
+            pool: db::pool(database_url, 16),
+            scenario,
+        },
+        2,
+    )?;
+    let t0 = Instant::now();
+    let reads = Probe::start(
+        ProbeConfig {
+            url: server.url("/list_large/"),
+            method: Method::Get,
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_secs(3),
+            count: None,
+            duration: None,
+        },
+        t0,
+        None,
+    );
+    let [_, large] = scenario.tables();
+    let mut windows = Vec::new();
+    let at = |t0: Instant| t0.elapsed().as_secs_f64() * 1000.0;
+    for &size in batch_sizes {
+        conn.batch_execute(&format!("VACUUM ANALYZE {large}"))?;
+        status(&format!(
+            "backfill, batches of {}",
+            indicatif::HumanCount(size)
+        ));
+        let start = at(t0);
+        let run = BackfillOptions {
+            batch_size: size,
+            pause: Duration::ZERO,
+            progress: false,
+            lock: Some(LockPolicy::default()),
+        };
+        backfill::run(&mut conn, specs, run, sink)?;
+        windows.push((
+            format!("backfill 0004, batches of {}", indicatif::HumanCount(size)),
+            start,
+            at(t0),
+        ));
+        status("clearing it again");
+        backfill::revert(
+            &mut conn,
+            specs,
+            BackfillOptions {
+                batch_size: 1_000_000,
+                ..run
+            },
+            sink,
+        )?;
+    }
+    conn.batch_execute(&format!("VACUUM ANALYZE {large}"))?;
+    status("the floor: one plain UPDATE of the whole table (rolled back)");
+    let start = at(t0);
+    if let Some(spec) = specs.last() {
+        conn.batch_execute(&format!(
+            "BEGIN; UPDATE {} SET {} = {}; ROLLBACK",
+            spec.table, spec.column, spec.value
+        ))?;
+    }
+    let floor_window = ("one plain UPDATE".to_owned(), start, at(t0));
+    let samples = reads.finish();
+    drop(server);
+
+    let p99 = |from: f64, to: f64| {
+        let during: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.sent_ms <= to && s.done_ms() >= from)
+            .collect();
+        probe::summarize(&during, &[], to)
+    };
+    let floor_s = (floor_window.2 - floor_window.1) / 1000.0;
+    let floor_reads = p99(floor_window.1, floor_window.2);
+    let mut figures = Vec::new();
+    for (name, from, to) in windows {
+        let reads = p99(from, to);
+        figures.push(Figure::new(
+            name.clone(),
+            (to - from) / 1000.0,
+            Some(floor_s),
+            "s",
+            "<= 1.5x",
+        ));
+        figures.push(Figure::new(
+            format!(
+                "  reads during it: p99 ({} failed of {})",
+                reads.failures, reads.requests
+            ),
+            reads.p99_ms,
+            None,
+            "ms",
+            "< 100 ms, 0 failed",
+        ));
+    }
+    figures.push(Figure::new(
+        format!(
+            "  reads during the plain UPDATE: p99 ({} failed of {})",
+            floor_reads.failures, floor_reads.requests
+        ),
+        floor_reads.p99_ms,
+        None,
+        "ms",
+        "",
+    ));
+    Ok(figures)
+}
+
+/// Runs a tool, failing with its stderr.
+fn tool(command: &mut Command, what: &str) -> Result<String, BenchError> {
+    let output = command.output().map_err(|e| BenchError::Tool {
+        what: what.to_owned(),
+        detail: format!("cannot run it: {e}"),
+    })?;
+    if !output.status.success() {
+        return Err(BenchError::Tool {
+            what: what.to_owned(),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `1.23ms`, `850.00us`, `1.02s` in milliseconds.
+fn wrk_ms(text: &str) -> Option<f64> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// Requests/s, p50 and p99 (ms) from `wrk --latency` output.
+pub fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
+    let rate = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|r| r.trim().parse().ok())?;
+    let percentile = |p: &str| {
+        output.lines().find_map(|l| {
+            let mut parts = l.split_whitespace();
+            (parts.next() == Some(p))
+                .then(|| parts.next().and_then(wrk_ms))
+                .flatten()
+        })
+    };
+    Some((rate, percentile("50%")?, percentile("99%")?))
+}
+
+/// The endpoint under wrk against pgbench running its SELECT.
+pub fn endpoint(
+    database_url: &str,
+    scenario: &'static Scenario,
+    seconds: u64,
+    work_dir: &Path,
+    status: &dyn Fn(&str),
+) -> Result<Vec<Figure>, BenchError> {
+    let server = web::Running::spawn(
+        AppState {
+            pool: db::pool(database_url, 16),
+            scenario,
+        },
+        2,
+    )?;
+    status(&format!("wrk -t2 -c16 -d{seconds}s on /list_large/"));
+    let out = tool(
+        Command::new("wrk").args([
+            "-t2",
+            "-c16",
+            &format!("-d{seconds}s"),
+            "--latency",
+            &server.url("/list_large/"),
+        ]),
+        "wrk (apt-get install wrk)",
+    )?;
+    drop(server);
+    let (rate, p50, p99) = parse_wrk(&out).ok_or_else(|| BenchError::Tool {
+        what: "wrk".to_owned(),
+        detail: "unreadable output".to_owned(),
+    })?;
+
+    status(&format!(
+        "pgbench -c16 -j2 -T{seconds} running the same SELECT"
+    ));
+    std::fs::create_dir_all(work_dir)?;
+    let script = work_dir.join("list_large.sql");
+    std::fs::write(&script, format!("{};\n", scenario.list_large_sql))?;
+    for old in std::fs::read_dir(work_dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pgbench_log"))
+    {
+        let _ = std::fs::remove_file(old.path());
+    }
+    let bindir = crate::localdb::Binaries::find().map_err(|e| BenchError::Tool {
+        what: "pgbench".to_owned(),
+        detail: e.to_string(),
+    })?;
+    let out = tool(
+        Command::new(bindir.program("pgbench"))
+            .current_dir(work_dir)
+            .args([
+                "-n",
+                "-c16",
+                "-j2",
+                &format!("-T{seconds}"),
+                "-l",
+                "--log-prefix=pgbench_log",
+                "-f",
+            ])
+            .arg(&script)
+            .arg(database_url),
+        "pgbench",
+    )?;
+    let tps: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| BenchError::Tool {
+            what: "pgbench".to_owned(),
+            detail: "no tps line".to_owned(),
+        })?;
+    let mut latencies: Vec<f64> = Vec::new();
+    for log in std::fs::read_dir(work_dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pgbench_log"))
+    {
+        for line in std::fs::read_to_string(log.path())?.lines() {
+            if let Some(us) = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                latencies.push(us / 1000.0);
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+    };
+    /// The original Django server's figure on this kind of machine (issue 6).
+    const DJANGO_RPS: f64 = 217.0;
+    Ok(vec![
+        Figure::new(
+            "/list_large/ throughput (wrk -t2 -c16)",
+            rate,
+            Some(tps),
+            "req/s",
+            ">= 0.7x pgbench",
+        ),
+        Figure::new(
+            "  vs the original Django dev server",
+            rate,
+            Some(DJANGO_RPS),
+            "req/s",
+            ">= 10x",
+        ),
+        Figure::new(
+            "/list_large/ p50 (pgbench: the SELECT alone)",
+            p50,
+            pct(0.50),
+            "ms",
+            "",
+        ),
+        Figure::new(
+            "/list_large/ p99 (pgbench: the SELECT alone)",
+            p99,
+            pct(0.99),
+            "ms",
+            "< 5 ms",
+        ),
+    ])
+}
+
+/// The benchmark's table.
+pub fn write_table(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "\n{}: {} rows, {}",
+        report.project,
+        indicatif::HumanCount(report.rows),
+        report.postgres
+    )?;
+    writeln!(
+        out,
+        "{:<62} {:>12} {:>12} {:>8}  {}",
+        "figure", "ours", "floor", "ratio", "target"
+    )?;
+    for f in &report.figures {
+        let show = |v: f64| format!("{v:.2} {}", f.unit);
+        writeln!(
+            out,
+            "{:<62} {:>12} {:>12} {:>8}  {}",
+            f.name,
+            show(f.ours),
+            f.floor.map_or_else(|| "-".to_owned(), show),
+            f.ratio
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+            f.target
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_output_is_read() {
+        let out = "Running 10s test @ http://127.0.0.1:1/list_large/\n  Latency Distribution\n     50%  850.00us\n     75%    1.20ms\n     90%    2.00ms\n     99%    4.10ms\n  123 requests in 10.00s\nRequests/sec:  12345.67\n";
+        assert_eq!(parse_wrk(out), Some((12345.67, 0.85, 4.1)));
+        assert_eq!(wrk_ms("1.02s"), Some(1020.0));
+    }
+}

@@ -1,0 +1,91 @@
+//! `manage bench`: seeding, the backfill and the endpoint against their floors.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::fresh::{self, FreshDatabase};
+use crate::bench::{self, BenchReport};
+use crate::config::Project;
+use crate::localdb::Throwaway;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Runs on a fresh database (<database>_bench_<project>) on the server DATABASE_URL points at, or on a throwaway PostgreSQL. The endpoint part needs wrk (apt-get install wrk). Writes target/bench/bench.json."
+)]
+pub struct Args {
+    /// Rows in the large table
+    #[arg(long, value_parser = super::parse_count, default_value = "10000000", value_name = "N")]
+    pub rows: u64,
+    /// Backfill batch sizes to measure, comma-separated
+    #[arg(long, value_delimiter = ',', value_parser = super::parse_positive, default_value = "10000,100000,1000000")]
+    pub batch_sizes: Vec<u64>,
+    /// Seconds each load generator (wrk, pgbench) runs
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub endpoint_seconds: u64,
+    /// Only these parts: seed, backfill, endpoint (comma-separated)
+    #[arg(long, value_delimiter = ',', value_parser = ["seed", "backfill", "endpoint"])]
+    pub only: Vec<String>,
+}
+
+pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let name = project.name();
+    let status = |message: &str| eprintln!("[bench {name}] {message}");
+    let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
+    let mut throwaway: Option<Throwaway> = None;
+    let server_url = fresh::server_for(project, &mut throwaway, &status)?;
+    let database = FreshDatabase::create(
+        &server_url,
+        &fresh::database_name(&server_url, "bench", name),
+        false,
+    )?;
+    let manage = std::env::current_exe().context("cannot find the manage executable")?;
+    let mut conn = crate::db::connect(&database.url)?;
+    crate::migrations::runner::migrate(
+        &mut conn,
+        project.scenario,
+        Some("0001"),
+        Default::default(),
+        &mut std::io::sink(),
+    )?;
+    let postgres = crate::db::server_version(&mut conn)?;
+    let mut figures = Vec::new();
+    // every part needs the rows; the seeding part also reports how long they took
+    let seeding = bench::seeding(&manage, &database.url, project.scenario, args.rows, &status)?;
+    if wants("seed") {
+        figures.extend(seeding);
+    }
+    if wants("endpoint") {
+        let work = project.root().join("target").join("bench");
+        figures.extend(bench::endpoint(
+            &database.url,
+            project.scenario,
+            args.endpoint_seconds,
+            &work,
+            &status,
+        )?);
+    }
+    if wants("backfill") {
+        figures.extend(bench::backfill(
+            &database.url,
+            project.scenario,
+            &args.batch_sizes,
+            &status,
+        )?);
+    }
+    let report = BenchReport {
+        project: name.to_owned(),
+        rows: args.rows,
+        postgres,
+        figures,
+    };
+    bench::write_table(out, &report)?;
+    let dir = project.root().join("target").join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let json = dir.join("bench.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    writeln!(out, "\nreport: {}", json.display())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,92 @@
+//! Where the demo and the benchmark run: the server DATABASE_URL points at
+//! when one answers there, else a throwaway cluster under `target/`; and on
+//! it, a fresh database that is dropped at the end unless kept.
+
+use anyhow::Context as _;
+use diesel::Connection as _;
+use diesel::connection::SimpleConnection;
+
+use crate::config::{self, Project};
+use crate::localdb::{Durability, Throwaway};
+
+/// The server to use for `project`: DATABASE_URL's if it answers, else the
+/// throwaway cluster (started on first need and kept in `throwaway`).
+pub fn server_for(
+    project: &Project,
+    throwaway: &mut Option<Throwaway>,
+    status: &dyn Fn(&str),
+) -> anyhow::Result<String> {
+    if crate::db::connect(&project.database_url).is_ok() {
+        status(&format!(
+            "using the server at {}",
+            config::describe_target(&project.database_url)
+        ));
+        return Ok(project.database_url.clone());
+    }
+    if throwaway.is_none() {
+        status("no server answers at DATABASE_URL: starting a throwaway PostgreSQL");
+        *throwaway = Some(Throwaway::start(
+            &project.root().join("target").join("lab-pg"),
+            Durability::Real,
+        )?);
+    }
+    Ok(throwaway
+        .as_ref()
+        .map(|t| t.cluster.url("postgres"))
+        .unwrap_or_default())
+}
+
+/// `url` with its database replaced.
+fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
+    url.set_path(&format!("/{database}"));
+    Ok(url.to_string())
+}
+
+/// `<database>_<purpose>_<project>`: named after the database DATABASE_URL
+/// names, so runs against different databases of one server never collide.
+pub fn database_name(server_url: &str, purpose: &str, project: &str) -> String {
+    let base = url::Url::parse(server_url)
+        .ok()
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+        .filter(|d| !d.is_empty() && d != "postgres")
+        .unwrap_or_else(|| "risky_migrations".to_owned());
+    format!("{base}_{purpose}_{project}")
+}
+
+/// Drops the demo database when the demo ends, however it ends.
+pub struct FreshDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+    keep: bool,
+}
+
+impl FreshDatabase {
+    pub fn create(server_url: &str, name: &str, keep: bool) -> anyhow::Result<Self> {
+        let mut admin = crate::db::connect(server_url)?;
+        // two queries: in one, they would be one implicit transaction, which DROP DATABASE refuses
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        Ok(FreshDatabase {
+            admin_url: server_url.to_owned(),
+            name: name.to_owned(),
+            url: with_database(server_url, name)?,
+            keep,
+        })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
