@@ -84,7 +84,8 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
 pub fn pool(database_url: &str, size: u32) -> PgPool {
     Pool::builder()
         .max_size(size)
-        .min_idle(Some(0))
+        // every connection opened up front: no request pays for a connect
+        .min_idle(None)
         .connection_timeout(Duration::from_secs(2))
         .connection_customizer(Box::new(SessionSettings))
         .build_unchecked(ConnectionManager::new(database_url))

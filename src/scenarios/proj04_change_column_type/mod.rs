@@ -56,7 +56,7 @@ pub static SCENARIO: Scenario = Scenario {
         floor_select: "SELECT i, 'LargeRecord_' || i, '2024-01-' || lpad(((i - 1) % 28 + 1)::text, 2, '0') || ' 10:00:00' FROM generate_series(1::bigint, $1) AS i",
     },
     list,
-    list_large_sql: &LIST_SQL_LARGE,
+    list_large_sql: LIST_SQL_LARGE,
     create_large,
 };
 
