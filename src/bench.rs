@@ -221,7 +221,7 @@ pub fn backfill(
 
     let server = web::Running::spawn(
         AppState {
-            pool: db::pool(database_url, 16),
+            pool: db::pool(database_url, db::default_pool_size()),
             scenario,
         },
         2,
@@ -384,13 +384,16 @@ pub fn endpoint(
 ) -> Result<Vec<Figure>, BenchError> {
     let server = web::Running::spawn(
         AppState {
-            pool: db::pool(database_url, 16),
+            pool: db::pool(database_url, db::default_pool_size()),
             scenario,
         },
         2,
     )?;
     status("warming up (wrk for 2 s, not counted)");
-    tool(Command::new("wrk").args(["-t2", "-c16", "-d2s", &server.url("/list_large/")]), "wrk (apt-get install wrk)")?;
+    tool(
+        Command::new("wrk").args(["-t2", "-c16", "-d2s", &server.url("/list_large/")]),
+        "wrk (apt-get install wrk)",
+    )?;
     status(&format!("wrk -t2 -c16 -d{seconds}s on /list_large/"));
     let out = tool(
         Command::new("wrk").args([
@@ -513,7 +516,11 @@ pub fn write_table(out: &mut dyn Write, report: &BenchReport) -> std::io::Result
         indicatif::HumanCount(report.rows),
         report.postgres
     )?;
-    writeln!(out, "{:<62} {:>12} {:>12} {:>8}  target", "figure", "ours", "floor", "ratio")?;
+    writeln!(
+        out,
+        "{:<62} {:>12} {:>12} {:>8}  target",
+        "figure", "ours", "floor", "ratio"
+    )?;
     for f in &report.figures {
         let show = |v: f64| format!("{v:.2} {}", f.unit);
         writeln!(

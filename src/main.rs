@@ -13,7 +13,12 @@ fn main() -> ExitCode {
                 addrport.as_deref(),
                 project.port,
             )?;
-            risky_migrations::cli::runserver::serve(&project, addr, 16, &mut std::io::stdout())
+            risky_migrations::cli::runserver::serve(
+                &project,
+                addr,
+                risky_migrations::db::default_pool_size(),
+                &mut std::io::stdout(),
+            )
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -143,6 +143,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
 /// A server on an already bound listener; `.await` it, or spawn it and stop
 /// it through its handle. Requests are logged as Django's dev server does.
 pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    // database work runs on the blocking pool, and can only go as fast as
+    // the connections it waits for: more threads than connections only queue
+    let blocking = state.pool.max_size() as usize;
     let data = web::Data::new(state);
     Ok(HttpServer::new(move || {
         App::new()
@@ -151,6 +154,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
             .configure(routes)
     })
     .workers(workers)
+    .worker_max_blocking_threads(blocking.div_ceil(workers.max(1)).max(1))
     .listen(listener)?
     .run())
 }

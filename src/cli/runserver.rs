@@ -14,8 +14,8 @@ pub struct Args {
     /// PORT or ADDR:PORT (default 127.0.0.1 and the project's PORT; `0:8002` means 0.0.0.0:8002)
     #[arg(value_name = "ADDRPORT")]
     pub addrport: Option<String>,
-    /// Database connections in the pool
-    #[arg(long, default_value_t = 16)]
+    /// Database connections in the pool (default: twice the cores)
+    #[arg(long, default_value_t = crate::db::default_pool_size())]
     pub pool_size: u32,
 }
 
