@@ -455,3 +455,54 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
     );
     assert!(project["rows_in_table"].as_i64().unwrap() > 5_000);
 }
+
+#[test]
+fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
+    let db = TestDb::new(PROJ04);
+    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+        .current_dir(crate::support::root())
+        .env("DATABASE_URL", &db.url)
+        .args([
+            "--project",
+            "proj04_change_column_type",
+            "bench",
+            "--rows",
+            "20000",
+        ])
+        .args(["--only", "seed,backfill", "--batch-sizes", "1000,10000"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for figure in [
+        "seed_large_table, 20,000 rows",
+        "seeding peak RSS at 20,000 rows vs at 2,000",
+        "backfill 0004, batches of 1,000",
+        "backfill 0004, batches of 10,000",
+        "reads during the plain UPDATE",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(figure))
+            .unwrap_or_else(|| panic!("{figure} missing: {text}"));
+        assert!(!line.contains("NaN"), "{line}");
+    }
+    let ratio = |figure: &str| {
+        let line = text.lines().find(|l| l.trim_start().starts_with(figure)).unwrap();
+        line.split_whitespace()
+            .find_map(|w| w.strip_suffix('x')?.parse::<f64>().ok())
+            .unwrap()
+    };
+    assert!(ratio("seed_large_table") > 0.0 && ratio("backfill 0004, batches of 10,000") > 0.0);
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}_bench_%'",
+            db.name
+        )),
+        0
+    );
+}
