@@ -231,14 +231,12 @@ pub fn backfill(
     )?;
     let t0 = Instant::now();
     let reads = Probe::start(
-        ProbeConfig {
-            url: server.url("/list_large/"),
-            method: Method::Get,
-            interval: Duration::from_millis(20),
-            timeout: Duration::from_secs(3),
-            count: None,
-            duration: None,
-        },
+        ProbeConfig::until_stopped(
+            server.url("/list_large/"),
+            Method::Get,
+            Duration::from_millis(20),
+            Duration::from_secs(3),
+        ),
         t0,
         None,
     );

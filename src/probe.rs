@@ -45,6 +45,25 @@ pub struct ProbeConfig {
     pub duration: Option<Duration>,
 }
 
+impl ProbeConfig {
+    /// A probe that runs until it is finished.
+    pub fn until_stopped(
+        url: String,
+        method: Method,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Self {
+        ProbeConfig {
+            url,
+            method,
+            interval,
+            timeout,
+            count: None,
+            duration: None,
+        }
+    }
+}
+
 /// One request, on the lab's common timeline (ms since its start).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {

@@ -282,13 +282,8 @@ pub fn run_project(
     )
     .map_err(DemoError::Server)?;
     let t0 = Instant::now();
-    let probe = |path: &str, method| ProbeConfig {
-        url: server.url(path),
-        method,
-        interval: options.interval,
-        timeout: options.timeout,
-        count: None,
-        duration: None,
+    let probe = |path: &str, method| {
+        ProbeConfig::until_stopped(server.url(path), method, options.interval, options.timeout)
     };
     let reads = Probe::start(probe("/list_large/", Method::Get), t0, None);
     let writes = Probe::start(probe("/large/", Method::Post), t0, None);

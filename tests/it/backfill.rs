@@ -1,7 +1,6 @@
 //! The Rust backfill (0004): interrupted and resumed, and with writes going on.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 
 use serde_json::json;
 
@@ -9,16 +8,7 @@ use crate::support::{Case, PROJ01, PROJ04, TestDb, TestServer};
 
 /// Starts `manage migrate 0004` slowly enough to act while it runs.
 fn slow_backfill(db: &TestDb) -> (Child, impl Iterator<Item = String>) {
-    let mut child = db
-        .manage_command(&["migrate", "0004", "--batch-size", "500", "--pause", "0.05"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok);
-    (child, lines)
+    db.spawn(&["migrate", "0004", "--batch-size", "500", "--pause", "0.05"])
 }
 
 fn killed_and_resumed(case: Case) {

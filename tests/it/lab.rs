@@ -235,10 +235,9 @@ fn chromium() -> Option<&'static str> {
 fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() {
     let db = TestDb::new(PROJ04);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
-        .current_dir(crate::support::root())
-        .env("DATABASE_URL", &db.url)
-        .args([
+    let (text, report) = db.demo(
+        dir.path(),
+        &[
             "demo",
             "--large-count",
             "20000",
@@ -246,16 +245,7 @@ fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() 
             "0.2",
             "--interval",
             "0.02",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
     assert_eq!(
         text.matches("acknowledged writes are in the table").count(),
@@ -263,8 +253,6 @@ fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() 
         "{text}"
     );
 
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     let projects = report["projects"].as_array().unwrap();
     assert_eq!(projects.len(), 2);
     let mut bands = 0;
@@ -383,10 +371,9 @@ fn the_write_check_fails_loudly_when_a_write_is_deleted_behind_its_back() {
 fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_their_lock_timeout() {
     let db = TestDb::new(PROJ04);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
-        .current_dir(crate::support::root())
-        .env("DATABASE_URL", &db.url)
-        .args([
+    let (_, report) = db.demo(
+        dir.path(),
+        &[
             "--project",
             "proj04_change_column_type",
             "demo",
@@ -394,27 +381,18 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
             "5000",
             "--settle",
             "0.3",
-        ])
-        .args([
+        ]
+        .into_iter()
+        .chain([
             "--hold-lock",
             "1.5",
             "--lock-timeout",
             "0.2",
             "--writers",
             "2",
-            "--report-dir",
         ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        .collect::<Vec<_>>(),
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     let project = &report["projects"][0];
     let step = |name: &str| {
         project["steps"]
@@ -492,7 +470,10 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
         assert!(!line.contains("NaN"), "{line}");
     }
     let ratio = |figure: &str| {
-        let line = text.lines().find(|l| l.trim_start().starts_with(figure)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(figure))
+            .unwrap();
         line.split_whitespace()
             .find_map(|w| w.strip_suffix('x')?.parse::<f64>().ok())
             .unwrap()

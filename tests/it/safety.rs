@@ -1,8 +1,7 @@
 //! Safe under real conditions: lock timeouts with retries behind a long
 //! transaction, giving up cleanly, SIGKILL and Ctrl-C in the middle of steps.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use nix::sys::signal::{self, Signal};
@@ -12,20 +11,6 @@ use risky_migrations::demo::load::Holder;
 use crate::support::{PROJ04, TestDb};
 
 const HOLD: Duration = Duration::from_secs(120);
-
-/// `manage migrate <args>` with its stdout read line by line.
-fn spawn(db: &TestDb, args: &[&str]) -> (Child, impl Iterator<Item = String>) {
-    let mut child = db
-        .manage_command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok);
-    (child, lines)
-}
 
 fn stderr_of(child: &mut Child) -> String {
     let mut text = String::new();
@@ -54,17 +39,14 @@ fn a_safe_migration_behind_a_long_transaction_times_out_names_the_holder_and_ret
     db.manage_ok(&["seed_large_table", "--large-count", "1000"]);
     db.manage_ok(&["migrate", "0002", "--fake"]);
     let holder = Holder::start(&db.url, "large_record", HOLD).unwrap();
-    let (mut child, mut lines) = spawn(
-        &db,
-        &[
-            "migrate",
-            "0003",
-            "--lock-timeout",
-            "0.2",
-            "--lock-retries",
-            "50",
-        ],
-    );
+    let (mut child, mut lines) = db.spawn(&[
+        "migrate",
+        "0003",
+        "--lock-timeout",
+        "0.2",
+        "--lock-retries",
+        "50",
+    ]);
     let retry = lines
         .find(|l| l.contains("lock_timeout (200ms) on large_record"))
         .expect("a lock_timeout line");
@@ -124,19 +106,16 @@ fn the_safe_not_null_and_the_backfill_retry_statement_by_statement() {
         HOLD,
     )
     .unwrap();
-    let (mut child, mut lines) = spawn(
-        &db,
-        &[
-            "migrate",
-            "0004",
-            "--batch-size",
-            "1000",
-            "--lock-timeout",
-            "0.2",
-            "--lock-retries",
-            "50",
-        ],
-    );
+    let (mut child, mut lines) = db.spawn(&[
+        "migrate",
+        "0004",
+        "--batch-size",
+        "1000",
+        "--lock-timeout",
+        "0.2",
+        "--lock-retries",
+        "50",
+    ]);
     let retry = lines
         .find(|l| l.contains("lock_timeout (200ms) on large_record"))
         .expect("the batch waits");
@@ -150,17 +129,14 @@ fn the_safe_not_null_and_the_backfill_retry_statement_by_statement() {
     );
 
     let holder = Holder::start(&db.url, "large_record", HOLD).unwrap();
-    let (mut child, mut lines) = spawn(
-        &db,
-        &[
-            "migrate",
-            "0005",
-            "--lock-timeout",
-            "0.2",
-            "--lock-retries",
-            "50",
-        ],
-    );
+    let (mut child, mut lines) = db.spawn(&[
+        "migrate",
+        "0005",
+        "--lock-timeout",
+        "0.2",
+        "--lock-retries",
+        "50",
+    ]);
     lines
         .find(|l| l.contains("lock_timeout (200ms) on large_record"))
         .expect("a statement waits");
@@ -180,7 +156,7 @@ fn sigkill_during_the_risky_rewrite_leaves_the_table_as_it_was() {
     db.manage_ok(&["migrate", "0001"]);
     db.manage_ok(&["seed_large_table", "--large-count", "400000"]);
     let rows = db.rows("large_record");
-    let (mut child, mut lines) = spawn(&db, &["migrate", "0002"]);
+    let (mut child, mut lines) = db.spawn(&["migrate", "0002"]);
     lines
         .find(|l| l.contains("Changing LargeRecord.created_at"))
         .expect("the rewrite starts");
@@ -202,7 +178,7 @@ fn sigkill_during_the_risky_rewrite_leaves_the_table_as_it_was() {
 fn sigkill_between_the_statements_of_0005_and_the_rerun_finishes() {
     let db = TestDb::at_0003_seeded(PROJ04, "2000");
     db.manage_ok(&["migrate", "0004"]);
-    let (mut child, mut lines) = spawn(&db, &["migrate", "0005"]);
+    let (mut child, mut lines) = db.spawn(&["migrate", "0005"]);
     lines
         .find(|l| l.contains("✓ LargeRecord check added"))
         .expect("the first statement committed");
@@ -228,10 +204,8 @@ fn sigkill_between_the_statements_of_0005_and_the_rerun_finishes() {
 #[test]
 fn ctrl_c_during_the_backfill_stops_cleanly_and_says_how_to_resume() {
     let db = TestDb::at_0003_seeded(PROJ04, "10000");
-    let (mut child, mut lines) = spawn(
-        &db,
-        &["migrate", "0004", "--batch-size", "500", "--pause", "0.05"],
-    );
+    let (mut child, mut lines) =
+        db.spawn(&["migrate", "0004", "--batch-size", "500", "--pause", "0.05"]);
     lines
         .find(|l| l.contains("Batch 4 backfilled"))
         .expect("the backfill runs");

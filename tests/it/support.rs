@@ -152,6 +152,46 @@ impl TestDb {
         manage_command(self.case.project, &self.url, args)
     }
 
+    /// `manage <args>` running, its stdout read line by line as it comes.
+    pub fn spawn(&self, args: &[&str]) -> (std::process::Child, impl Iterator<Item = String>) {
+        use std::io::BufRead;
+        let mut child = self
+            .manage_command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("manage starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok);
+        (child, lines)
+    }
+
+    /// `manage demo <args>` on this database's server, its report written to
+    /// `dir`: returns what it printed and its report.json.
+    pub fn demo(&self, dir: &Path, args: &[&str]) -> (String, serde_json::Value) {
+        let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+            .current_dir(root())
+            .env("DATABASE_URL", &self.url)
+            .args(args)
+            .arg("--report-dir")
+            .arg(dir)
+            .output()
+            .expect("manage runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = std::fs::read(dir.join("report.json")).expect("report.json");
+        (
+            text,
+            serde_json::from_slice(&report).expect("report.json is JSON"),
+        )
+    }
+
     /// The database at the end of the safe path's 0003, seeded.
     pub fn at_0003_seeded(case: Case, rows: &str) -> Self {
         let db = TestDb::new(case);
