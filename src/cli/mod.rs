@@ -126,36 +126,35 @@ fn init_logging(default: &str) {
 }
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    // a probe with --url needs no project
-    if let Command::Probe(args) = cli.command {
-        let port = match (&args.url, config::resolve_here(cli.project.as_deref())) {
-            (Some(_), _) => None,
-            (None, project) => Some(project?.port),
-        };
-        return probe::run(args, port, out);
-    }
-    // the demo runs every project unless one is named
-    if let Command::Demo(args) = cli.command {
-        let cwd = std::env::current_dir().context("cannot find the current directory")?;
-        let projects = match cli.project.as_deref() {
-            Some(name) => vec![config::resolve(Some(name), &cwd)?],
-            None => crate::scenarios::all()
-                .iter()
-                .map(|s| config::resolve(Some(s.project()), &cwd))
-                .collect::<Result<_, _>>()?,
-        };
-        return demo::run(&projects, args, out);
-    }
-    let project = config::resolve_here(cli.project.as_deref())?;
+    let here = || config::resolve_here(cli.project.as_deref());
     match cli.command {
-        Command::Migrate(args) => migrate::run(&project, args, out),
-        Command::Showmigrations(args) => showmigrations::run(&project, args, out),
-        Command::Sqlmigrate(args) => sqlmigrate::run(&project, args, out),
-        Command::SeedLargeTable(args) => seed_large_table::run(&project, args, out),
-        Command::Runserver(args) => runserver::run(&project, args, out),
-        Command::Localdb(args) => localdb::run(&project, args, out),
-        Command::Bench(args) => bench::run(&project, args, out),
-        Command::Probe(_) | Command::Demo(_) => unreachable!("handled above"),
+        Command::Migrate(args) => migrate::run(&here()?, args, out),
+        Command::Showmigrations(args) => showmigrations::run(&here()?, args, out),
+        Command::Sqlmigrate(args) => sqlmigrate::run(&here()?, args, out),
+        Command::SeedLargeTable(args) => seed_large_table::run(&here()?, args, out),
+        Command::Runserver(args) => runserver::run(&here()?, args, out),
+        Command::Localdb(args) => localdb::run(&here()?, args, out),
+        Command::Bench(args) => bench::run(&here()?, args, out),
+        // a probe with --url needs no project
+        Command::Probe(args) => {
+            let port = match args.url {
+                Some(_) => None,
+                None => Some(here()?.port),
+            };
+            probe::run(args, port, out)
+        }
+        // the demo runs every project unless one is named
+        Command::Demo(args) => {
+            let cwd = std::env::current_dir().context("cannot find the current directory")?;
+            let projects = match cli.project.as_deref() {
+                Some(name) => vec![config::resolve(Some(name), &cwd)?],
+                None => crate::scenarios::all()
+                    .iter()
+                    .map(|s| config::resolve(Some(s.project()), &cwd))
+                    .collect::<Result<_, _>>()?,
+            };
+            demo::run(&projects, args, out)
+        }
     }
 }
 

@@ -18,11 +18,12 @@ pub struct Args {
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let scenario = project.scenario;
+    // clap requires one or two arguments
     let name = match args.args.as_slice() {
-        [name] => name,
         [app, name] if app == scenario.app_label() => name,
-        [app, ..] => return Err(MigrateError::UnknownApp(app.clone()).into()),
-        [] => unreachable!("clap requires one argument"),
+        [app, _] => return Err(MigrateError::UnknownApp(app.clone()).into()),
+        [name, ..] => name,
+        [] => return Err(anyhow::anyhow!("sqlmigrate needs a migration name")),
     };
     runner::sqlmigrate(scenario, name, args.backwards, out)?;
     Ok(ExitCode::SUCCESS)
