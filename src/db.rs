@@ -7,13 +7,14 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
+use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::{Bool, Text};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::describe_target;
 
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub type PgPool = Pool<Manager>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -70,20 +71,85 @@ fn connection_reason(message: &str, database_url: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct SessionSettings;
-
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        configure(conn).map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
 /// The server's pool size: twice the cores. Measured on 2 cores (`manage
 /// bench`): 4 connections kept p99 under 5 ms where 16 let PostgreSQL
 /// backends, HTTP workers and the load generator fight over the CPUs.
 pub fn default_pool_size() -> u32 {
-    2 * std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+    2 * cores() as u32
+}
+
+/// The machine's cores (2 when it cannot tell).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// A pooled connection is trusted without a round trip when it was last
+/// used this recently (HikariCP's `aliveBypassWindowMs` is 500 ms too).
+const TRUSTED_FOR: Duration = Duration::from_millis(500);
+
+/// A server connection and what the pool knows of it.
+pub struct PooledPg {
+    conn: PgConnection,
+    returned: Instant,
+    lost: bool,
+}
+
+impl PooledPg {
+    /// Runs `work`; a connection error marks the connection lost, so the pool
+    /// closes it instead of handing it to the next request.
+    pub fn run<T>(
+        &mut self,
+        work: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        let result = work(&mut self.conn);
+        if let Err(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        )) = &result
+        {
+            self.lost = true;
+        }
+        result
+    }
+}
+
+/// r2d2's manager for the server. diesel's pings every connection on
+/// checkout: a `SELECT 1` round trip per request, which cost /list_large/ a
+/// fifth of its throughput (`manage bench`). This one pings only a
+/// connection that sat idle longer than [`TRUSTED_FOR`], and drops one that
+/// failed with a connection error.
+pub struct Manager {
+    database_url: String,
+}
+
+impl ManageConnection for Manager {
+    type Connection = PooledPg;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PooledPg, Self::Error> {
+        let mut conn = PgConnection::establish(&self.database_url)
+            .map_err(diesel::r2d2::Error::ConnectionError)?;
+        configure(&mut conn).map_err(diesel::r2d2::Error::QueryError)?;
+        Ok(PooledPg {
+            conn,
+            returned: Instant::now(),
+            lost: false,
+        })
+    }
+
+    fn is_valid(&self, pooled: &mut PooledPg) -> Result<(), Self::Error> {
+        if pooled.returned.elapsed() < TRUSTED_FOR {
+            return Ok(());
+        }
+        pooled
+            .run(|conn| conn.ping())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, pooled: &mut PooledPg) -> bool {
+        pooled.returned = Instant::now();
+        pooled.lost || std::thread::panicking() || pooled.conn.is_broken()
+    }
 }
 
 /// A pool that starts even when the database is down: the server then answers
@@ -94,8 +160,9 @@ pub fn pool(database_url: &str, size: u32) -> PgPool {
         // every connection opened up front: no request pays for a connect
         .min_idle(None)
         .connection_timeout(Duration::from_secs(2))
-        .connection_customizer(Box::new(SessionSettings))
-        .build_unchecked(ConnectionManager::new(database_url))
+        .build_unchecked(Manager {
+            database_url: database_url.to_owned(),
+        })
 }
 
 #[derive(QueryableByName)]

@@ -74,9 +74,8 @@ pub fn serve(
     writeln!(out, "Starting development server at http://{addr}/")?;
     writeln!(out, "Quit the server with CONTROL-C.")?;
     out.flush()?;
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
     actix_web::rt::System::new()
-        .block_on(async move { web::server(state, listener, workers)?.await })
+        .block_on(async move { web::server(state, listener, web::default_workers())?.await })
         .context("the server stopped")?;
     Ok(())
 }

@@ -102,3 +102,44 @@ fn bad_writes_are_a_json_400() {
     let (status, body) = server.post("/large/", json!({"name": "x".repeat(101)}));
     assert_eq!(status, 400, "{body}");
 }
+
+/// The pool trusts a connection it used a moment ago, without a ping; one
+/// that turns out dead answers 503 once and is closed, never handed out again.
+#[test]
+fn connections_the_server_lost_are_replaced() {
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "20"]);
+    let server = TestServer::start(PROJ04.project, &db.url);
+    assert_eq!(server.get("/list_large/").0, 200);
+    let others =
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let killed = db.scalar(&format!(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {others}) AS t"
+    ));
+    assert!(killed >= 1, "the server holds connections");
+    // pg_terminate_backend only signals: wait until they are gone
+    while db.scalar(&format!("SELECT count(*) {others}")) > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut failures = 0;
+    let mut successes = 0;
+    while successes < 10 {
+        match server.get("/list_large/") {
+            (200, body) => {
+                assert_eq!(body["count"], 10);
+                successes += 1;
+            }
+            (503, body) => {
+                assert_eq!(body, json!({"error": "the database is unavailable"}));
+                assert_eq!(successes, 0, "a dead connection was handed out again");
+                failures += 1;
+                assert!(
+                    failures <= killed,
+                    "{failures} failures for {killed} dead connections"
+                );
+            }
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+}

@@ -135,7 +135,7 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
 }
 
 /// `id` and `name` exist at every state, so the typed schema serves.
-fn list(conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value> {
+fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
     let rows = match which {
         Which::Small => small_user::table
             .select((small_user::id, small_user::name))
@@ -148,7 +148,7 @@ fn list(conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value>
             .limit(10)
             .load::<UserJson>(conn)?,
     };
-    Ok(list_json("users", rows))
+    list_json("users", &rows)
 }
 
 /// `status` gets Django's default where it exists; `role` gets the column

@@ -17,7 +17,7 @@ use crate::backfill::BackfillSpec;
 use crate::migrations::RustMigration;
 use crate::migrations::embedded::PROJ04_CHANGE_COLUMN_TYPE;
 use crate::safe_ddl::NotNullSpec;
-use crate::scenarios::{Scenario, Which, insert_returning_id, list_json};
+use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::RecordJson;
 use schema::{large_record, small_record};
@@ -147,13 +147,13 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
 /// `created_at` is rendered the same at every state: varchar holds the seed's
 /// text, and timestamptz (after a real 0002) prints back to it in the pinned
 /// UTC session.
-fn list(conn: &mut PgConnection, which: Which) -> QueryResult<serde_json::Value> {
+fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
     let sql = match which {
         Which::Small => LIST_SQL[0],
         Which::Large => LIST_SQL[1],
     };
-    let rows = diesel::sql_query(sql).load::<RecordJson>(conn)?;
-    Ok(list_json("records", rows))
+    let rows = PreparedSql(sql).load::<RecordJson>(conn)?;
+    list_json("records", &rows)
 }
 
 /// `LOCALTIMESTAMP(0)` is assignable to varchar (as the seed's text) and to
