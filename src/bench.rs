@@ -572,32 +572,74 @@ fn pgbench_script(sql: &str) -> String {
     script
 }
 
-/// The benchmark's table.
-pub fn write_table(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "\n{}: {} rows, {}",
+/// The table's cells: figure, ours, floor, ratio, target.
+fn cells(report: &BenchReport) -> Vec<[String; 5]> {
+    report
+        .figures
+        .iter()
+        .map(|f| {
+            let show = |v: f64| format!("{v:.2} {}", f.unit);
+            [
+                f.name.clone(),
+                show(f.ours),
+                f.floor.map_or_else(|| "-".to_owned(), show),
+                f.ratio
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+                f.target.clone(),
+            ]
+        })
+        .collect()
+}
+
+const HEADER: [&str; 5] = ["figure", "ours", "floor", "ratio", "target"];
+
+fn title(report: &BenchReport) -> String {
+    format!(
+        "{}: {} rows, {}",
         report.project,
         indicatif::HumanCount(report.rows),
         report.postgres
-    )?;
-    writeln!(
-        out,
-        "{:<62} {:>12} {:>12} {:>8}  target",
-        "figure", "ours", "floor", "ratio"
-    )?;
-    for f in &report.figures {
-        let show = |v: f64| format!("{v:.2} {}", f.unit);
+    )
+}
+
+/// The benchmark's table, aligned for a terminal.
+pub fn write_table(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()> {
+    let rows = cells(report);
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([HEADER[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..4).map(width).collect();
+    writeln!(out, "\n{}", title(report))?;
+    let header = HEADER.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
         writeln!(
             out,
-            "{:<62} {:>12} {:>12} {:>8}  {}",
-            f.name,
-            show(f.ours),
-            f.floor.map_or_else(|| "-".to_owned(), show),
-            f.ratio
-                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
-            f.target
+            "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
         )?;
+    }
+    Ok(())
+}
+
+/// The same table in Markdown, as the README shows it.
+pub fn write_markdown(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()> {
+    writeln!(out, "{}\n", title(report))?;
+    writeln!(out, "| {} |", HEADER.join(" | "))?;
+    writeln!(out, "|---|---:|---:|---:|---|")?;
+    for row in cells(report) {
+        writeln!(out, "| {} |", row.map(|c| c.trim().to_owned()).join(" | "))?;
     }
     Ok(())
 }

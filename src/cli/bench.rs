@@ -12,7 +12,7 @@ use crate::localdb::Throwaway;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Runs on a fresh database (<database>_bench_<project>) on the server DATABASE_URL points at, or on a throwaway PostgreSQL. The endpoint part needs wrk (apt-get install wrk). Writes target/bench/bench.json."
+    after_help = "Runs on a fresh database (<database>_bench_<project>) on the server DATABASE_URL points at, or on a throwaway PostgreSQL. The endpoint part needs wrk (apt-get install wrk). Writes bench.json, and the table in Markdown as bench.md, to --out."
 )]
 pub struct Args {
     /// Rows in the large table
@@ -27,12 +27,19 @@ pub struct Args {
     /// Only these parts: seed, backfill, endpoint (comma-separated)
     #[arg(long, value_delimiter = ',', value_parser = ["seed", "backfill", "endpoint"])]
     pub only: Vec<String>,
+    /// Where bench.json, bench.md and pgbench's files go [default: target/bench]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let name = project.name();
     let status = |message: &str| eprintln!("[bench {name}] {message}");
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| project.root().join("target").join("bench"));
     let mut throwaway: Option<Throwaway> = None;
     let server_url = fresh::server_for(project, &mut throwaway, &status)?;
     let database = FreshDatabase::create(
@@ -57,12 +64,11 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         figures.extend(seeding);
     }
     if wants("endpoint") {
-        let work = project.root().join("target").join("bench");
         figures.extend(bench::endpoint(
             &database.url,
             project.scenario,
             args.endpoint_seconds,
-            &work,
+            &dir,
             &status,
         )?);
     }
@@ -81,11 +87,14 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         figures,
     };
     bench::write_table(out, &report)?;
-    let dir = project.root().join("target").join("bench");
     std::fs::create_dir_all(&dir)?;
     let json = dir.join("bench.json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", json.display()))?;
-    writeln!(out, "\nreport: {}", json.display())?;
+    let markdown = dir.join("bench.md");
+    let mut table = Vec::new();
+    bench::write_markdown(&mut table, &report)?;
+    std::fs::write(&markdown, table).with_context(|| format!("writing {}", markdown.display()))?;
+    writeln!(out, "\nreport: {} (and bench.md)", json.display())?;
     Ok(ExitCode::SUCCESS)
 }

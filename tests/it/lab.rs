@@ -437,6 +437,7 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
 #[test]
 fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
     let db = TestDb::new(PROJ04);
+    let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_manage"))
         .current_dir(crate::support::root())
         .env("DATABASE_URL", &db.url)
@@ -448,6 +449,8 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
             "20000",
         ])
         .args(["--only", "seed,backfill", "--batch-sizes", "1000,10000"])
+        .arg("--out")
+        .arg(out.path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
@@ -485,5 +488,61 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
             db.name
         )),
         0
+    );
+}
+
+/// The endpoint part: wrk on the server against pgbench in both protocols
+/// (`-M prepared` needs the SQL's literal colons hidden from pgbench).
+#[test]
+fn manage_bench_measures_the_endpoint_against_pgbench() {
+    let db = TestDb::new(PROJ04);
+    let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+        .current_dir(crate::support::root())
+        .env("DATABASE_URL", &db.url)
+        .args(["--project", "proj04_change_column_type", "bench"])
+        .args([
+            "--rows",
+            "1000",
+            "--only",
+            "endpoint",
+            "--endpoint-seconds",
+            "1",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let numbers = |figure: &str| -> Vec<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(figure))
+            .unwrap_or_else(|| panic!("{figure} missing: {text}"));
+        line[figure.len() + 2..]
+            .split_whitespace()
+            .filter_map(|w| w.trim_end_matches('x').parse::<f64>().ok())
+            .take(3)
+            .collect()
+    };
+    // ours, floor, ratio
+    for figure in [
+        "/list_large/ throughput (wrk -t2 -c16)",
+        "vs pgbench -M prepared",
+        "/list_large/ p99 (pgbench: the SELECT alone)",
+    ] {
+        let values = numbers(figure);
+        assert_eq!(values.len(), 3, "{figure}: {values:?}");
+        assert!(values.iter().all(|v| *v > 0.0), "{figure}: {values:?}");
+    }
+    let markdown = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
+    assert!(
+        markdown.contains("| /list_large/ throughput (wrk -t2 -c16) |"),
+        "{markdown}"
     );
 }
