@@ -130,6 +130,12 @@ impl ManageConnection for Manager {
         let mut conn = PgConnection::establish(&self.database_url)
             .map_err(diesel::r2d2::Error::ConnectionError)?;
         configure(&mut conn).map_err(diesel::r2d2::Error::QueryError)?;
+        // diesel prepares each query once per connection, but binds LIMIT,
+        // and PostgreSQL then plans `LIMIT $1` anew on every execution (its
+        // generic estimate of 10% of the rows never wins): half of
+        // PostgreSQL's time per /list_large/ in proj01 (`manage bench`)
+        conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+            .map_err(diesel::r2d2::Error::QueryError)?;
         Ok(PooledPg {
             conn,
             returned: Instant::now(),
