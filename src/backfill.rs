@@ -33,7 +33,10 @@ pub struct BackfillSpec {
 
 #[derive(Debug, Clone, Copy)]
 pub struct BackfillOptions {
+    /// Rows per batch; with `batch_time`, the first batch's.
     pub batch_size: u64,
+    /// Grow or shrink the batches so each takes about this long.
+    pub batch_time: Option<Duration>,
     pub pause: Duration,
     /// Draw a progress bar on stderr (only where stderr is a terminal).
     pub progress: bool,
@@ -96,14 +99,17 @@ pub fn run(
     let mut total = 0;
     for spec in specs {
         let started = Instant::now();
-        timing::step_start(
-            out,
-            &format!(
-                "Backfilling {}.{} in batches of {}...",
-                spec.label,
-                spec.column,
+        let batches = match options.batch_time {
+            Some(target) => format!(
+                "batches of about {:.2}s (the first {} rows)",
+                target.as_secs_f64(),
                 HumanCount(options.batch_size)
             ),
+            None => format!("batches of {}", HumanCount(options.batch_size)),
+        };
+        timing::step_start(
+            out,
+            &format!("Backfilling {}.{} in {batches}...", spec.label, spec.column),
         )?;
         let mut filled = 0;
         for pass in 1..=MAX_PASSES {
@@ -206,7 +212,7 @@ fn walk(
     if options.batch_size == 0 {
         return Err(BackfillError::ZeroBatch);
     }
-    let batch = i64::try_from(options.batch_size).unwrap_or(i64::MAX);
+    let mut batch = i64::try_from(options.batch_size).unwrap_or(i64::MAX);
     let bounds = diesel::sql_query(format!(
         "SELECT min(id) - 1 AS lo, max(id) AS hi FROM {}",
         spec.table
@@ -252,6 +258,9 @@ fn walk(
         bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
         bar.inc(u64::try_from(upper.min(hi) - lo).unwrap_or(0));
         lo = upper;
+        if let Some(target) = options.batch_time {
+            batch = next_batch(batch, started.elapsed(), target);
+        }
         if lo >= hi {
             let now = diesel::sql_query(format!(
                 "SELECT 0::bigint AS lo, max(id) AS hi FROM {}",
@@ -269,6 +278,18 @@ fn walk(
     }
     bar.finish_and_clear();
     Ok(done)
+}
+
+/// Batches never shrink below this many ids: below it, the round trip and
+/// the commit cost more than the rows.
+const MIN_BATCH: i64 = 1_000;
+
+/// The next batch size when batches aim at `target`: scaled by how far the
+/// last one was from it, but at most halved or doubled at a time, so one
+/// batch slowed by a lock wait or a checkpoint does not swing the size.
+fn next_batch(size: i64, took: Duration, target: Duration) -> i64 {
+    let scale = (target.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
+    ((size as f64 * scale) as i64).max(MIN_BATCH)
 }
 
 fn nulls_left(conn: &mut PgConnection, spec: &BackfillSpec) -> QueryResult<i64> {
@@ -292,4 +313,28 @@ pub fn progress_bar(shown: bool, length: u64) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_move_toward_their_target_time_by_at_most_2x() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_batch(100_000, ms(100), ms(200)), 200_000);
+        assert_eq!(
+            next_batch(100_000, ms(50), ms(200)),
+            200_000,
+            "at most doubled"
+        );
+        assert_eq!(next_batch(100_000, ms(250), ms(200)), 80_000);
+        assert_eq!(
+            next_batch(100_000, ms(5_000), ms(200)),
+            50_000,
+            "at most halved"
+        );
+        assert_eq!(next_batch(1_500, ms(5_000), ms(200)), MIN_BATCH);
+        assert_eq!(next_batch(100_000, Duration::ZERO, ms(200)), 200_000);
+    }
 }

@@ -177,12 +177,18 @@ pub fn backfill(
     database_url: &str,
     scenario: &'static Scenario,
     batch_sizes: &[u64],
+    batch_time: Duration,
     status: &dyn Fn(&str),
 ) -> Result<Vec<Figure>, BenchError> {
-    let Some(specs) = scenario.rust_migrations.iter().find_map(|(_, m)| match m {
-        RustMigration::Backfill { specs, .. } => Some(*specs),
-        RustMigration::SafeNotNull(_) => None,
-    }) else {
+    let Some((specs, default_batch_size)) =
+        scenario.rust_migrations.iter().find_map(|(_, m)| match m {
+            RustMigration::Backfill {
+                specs,
+                default_batch_size,
+            } => Some((*specs, *default_batch_size)),
+            RustMigration::SafeNotNull(_) => None,
+        })
+    else {
         return Ok(Vec::new());
     };
     let mut conn = db::connect(database_url)?;
@@ -243,32 +249,39 @@ pub fn backfill(
     let [_, large] = scenario.tables();
     let mut windows = Vec::new();
     let at = |t0: Instant| t0.elapsed().as_secs_f64() * 1000.0;
-    for &size in batch_sizes {
+    let fixed = |size: u64| BackfillOptions {
+        batch_size: size,
+        batch_time: None,
+        pause: Duration::ZERO,
+        progress: false,
+        lock: Some(LockPolicy::default()),
+    };
+    let runs = batch_sizes
+        .iter()
+        .map(|&size| {
+            let name = format!("batches of {}", indicatif::HumanCount(size));
+            (name, fixed(size))
+        })
+        .chain([(
+            format!("batches of about {:.2} s", batch_time.as_secs_f64()),
+            BackfillOptions {
+                batch_time: Some(batch_time),
+                ..fixed(default_batch_size)
+            },
+        )]);
+    for (name, run) in runs {
         conn.batch_execute(&format!("VACUUM ANALYZE {large}"))?;
-        status(&format!(
-            "backfill, batches of {}",
-            indicatif::HumanCount(size)
-        ));
+        status(&format!("backfill, {name}"));
         let start = at(t0);
-        let run = BackfillOptions {
-            batch_size: size,
-            pause: Duration::ZERO,
-            progress: false,
-            lock: Some(LockPolicy::default()),
-        };
         backfill::run(&mut conn, specs, run, sink)?;
-        windows.push((
-            format!("backfill 0004, batches of {}", indicatif::HumanCount(size)),
-            start,
-            at(t0),
-        ));
+        windows.push((format!("backfill 0004, {name}"), start, at(t0)));
         status("clearing it again");
         backfill::revert(
             &mut conn,
             specs,
             BackfillOptions {
-                batch_size: 1_000_000,
-                ..run
+                batch_time: None,
+                ..fixed(1_000_000)
             },
             sink,
         )?;

@@ -21,6 +21,9 @@ pub struct Args {
     /// Backfill batch sizes to measure, comma-separated
     #[arg(long, value_delimiter = ',', value_parser = super::parse_positive, default_value = "10000,100000,1000000")]
     pub batch_sizes: Vec<u64>,
+    /// Also measure batches that adapt to take about this many seconds each
+    #[arg(long, value_parser = super::parse_positive_seconds, default_value = "0.2", value_name = "SECONDS")]
+    pub batch_time: std::time::Duration,
     /// Seconds each load generator (wrk, pgbench) runs
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub endpoint_seconds: u64,
@@ -77,6 +80,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
             &database.url,
             project.scenario,
             &args.batch_sizes,
+            args.batch_time,
             &status,
         )?);
     }

@@ -29,6 +29,10 @@ pub struct Args {
     /// Rows per backfill batch (default: the seed's)
     #[arg(long, value_parser = super::parse_positive, value_name = "N")]
     pub batch_size: Option<u64>,
+    /// Grow or shrink the backfill's batches so each takes about this many
+    /// seconds (e.g. 0.2); the first batch has --batch-size rows
+    #[arg(long, value_parser = super::parse_positive_seconds, value_name = "SECONDS")]
+    pub batch_time: Option<Duration>,
     /// Seconds of baseline, and of pause after each step
     #[arg(long, value_parser = super::parse_seconds, default_value = "1", value_name = "SECONDS")]
     pub settle: Duration,
@@ -66,6 +70,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         interval: args.interval,
         timeout: args.timeout,
         batch_size: args.batch_size,
+        batch_time: args.batch_time,
         settle: args.settle,
         progress: super::progress_wanted(),
         hold_lock: args.hold_lock,

@@ -25,6 +25,10 @@ pub struct Args {
     /// Rows per backfill batch for 0004 (default: the scenario's)
     #[arg(long, value_parser = super::parse_positive, value_name = "N")]
     pub batch_size: Option<u64>,
+    /// Grow or shrink 0004's batches so each takes about this many seconds
+    /// (e.g. 0.2); the first batch has --batch-size rows
+    #[arg(long, value_parser = super::parse_positive_seconds, value_name = "SECONDS")]
+    pub batch_time: Option<Duration>,
     /// Seconds to pause between backfill batches
     #[arg(long, value_parser = super::parse_seconds, default_value = "0", value_name = "SECONDS")]
     pub pause: Duration,
@@ -48,6 +52,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         plan: args.plan,
         settings: RunSettings {
             batch_size: args.batch_size,
+            batch_time: args.batch_time,
             pause: args.pause,
             progress: super::progress_wanted(),
             lock: args.lock.policy(project),

@@ -223,6 +223,14 @@ pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("must be a number of seconds, got {text:?}"))
 }
 
+/// Parses a number of seconds above zero (a target time).
+pub fn parse_positive_seconds(text: &str) -> Result<std::time::Duration, String> {
+    match parse_seconds(text)? {
+        d if d.is_zero() => Err(format!("must be more than 0 seconds, got {text:?}")),
+        d => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

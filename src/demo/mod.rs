@@ -41,6 +41,8 @@ pub struct DemoOptions {
     pub timeout: Duration,
     /// The backfill's batch size (default: the scenario's).
     pub batch_size: Option<u64>,
+    /// Adapt the backfill's batches to take about this long each.
+    pub batch_time: Option<Duration>,
     /// How long the baseline lasts, and the pause after each step.
     pub settle: Duration,
     pub progress: bool,
@@ -240,6 +242,7 @@ pub fn run_project(
     db::mark_migrator(&mut conn)?;
     let settings = RunSettings {
         batch_size: options.batch_size,
+        batch_time: options.batch_time,
         pause: Duration::ZERO,
         progress: false,
         lock: options.lock,

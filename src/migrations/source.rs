@@ -28,6 +28,8 @@ use crate::timing;
 pub struct RunSettings {
     /// Overrides the scenario's default backfill batch size.
     pub batch_size: Option<u64>,
+    /// Adapts the backfill's batch size to take about this long per batch.
+    pub batch_time: Option<std::time::Duration>,
     pub pause: std::time::Duration,
     pub progress: bool,
     /// How the safe migrations wait for their locks.
@@ -69,6 +71,7 @@ impl<'a> LabMigration<'a> {
     fn backfill_options(&self, default_batch_size: u64) -> BackfillOptions {
         BackfillOptions {
             batch_size: self.settings.batch_size.unwrap_or(default_batch_size),
+            batch_time: self.settings.batch_time,
             pause: self.settings.pause,
             progress: self.settings.progress,
             lock: self.lock,

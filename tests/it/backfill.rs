@@ -115,3 +115,48 @@ fn proj01_rows_written_while_the_backfill_runs_get_the_new_column_and_0005_succe
 fn proj04_rows_written_while_the_backfill_runs_get_the_new_column_and_0005_succeeds() {
     live_writes(PROJ04);
 }
+
+/// With `--batch-time`, batches far quicker than the target double each time
+/// (never more), and every row still gets its value.
+#[test]
+fn batches_aiming_at_a_time_grow_toward_it() {
+    let case = PROJ04;
+    let db = TestDb::at_0003_seeded(case, "20000");
+    let out = db.manage_ok(&[
+        "migrate",
+        "0004",
+        "--batch-size",
+        "1000",
+        "--batch-time",
+        "1",
+    ]);
+    assert!(
+        out.contains("in batches of about 1.00s (the first 1,000 rows)"),
+        "{out}"
+    );
+    // the large table's batches: "Batch N backfilled: 1,000 rows (0.0s)"
+    let large = out
+        .split("Backfilling LargeRecord")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    let sizes: Vec<u64> = large
+        .lines()
+        .filter_map(|l| l.split(" backfilled: ").nth(1))
+        .map(|rest| {
+            rest.split(' ')
+                .next()
+                .unwrap()
+                .replace(',', "")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(sizes, [1_000, 2_000, 4_000, 8_000, 5_000], "{out}");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM {} WHERE {} IS NULL",
+            case.large, case.new_column
+        )),
+        0
+    );
+}

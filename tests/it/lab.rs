@@ -449,6 +449,7 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
             "20000",
         ])
         .args(["--only", "seed,backfill", "--batch-sizes", "1000,10000"])
+        .args(["--batch-time", "0.05"])
         .arg("--out")
         .arg(out.path())
         .output()
@@ -464,6 +465,7 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
         "seeding peak RSS at 20,000 rows vs at 2,000",
         "backfill 0004, batches of 1,000",
         "backfill 0004, batches of 10,000",
+        "backfill 0004, batches of about 0.05 s",
         "reads during the plain UPDATE",
     ] {
         let line = text
