@@ -434,31 +434,43 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
     assert!(project["rows_in_table"].as_i64().unwrap() > 5_000);
 }
 
-#[test]
-fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
-    let db = TestDb::new(PROJ04);
+/// `manage bench <args>` on proj04 in `db`, writing to a directory of its
+/// own: its table, and that directory.
+fn bench(db: &TestDb, args: &[&str]) -> (String, tempfile::TempDir) {
     let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_manage"))
         .current_dir(crate::support::root())
         .env("DATABASE_URL", &db.url)
-        .args([
-            "--project",
-            "proj04_change_column_type",
-            "bench",
-            "--rows",
-            "20000",
-        ])
-        .args(["--only", "seed,backfill", "--batch-sizes", "1000,10000"])
-        .args(["--batch-time", "0.05"])
+        .args(["--project", "proj04_change_column_type", "bench"])
+        .args(args)
         .arg("--out")
         .arg(out.path())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{text}\n{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    (text, out)
+}
+
+#[test]
+fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
+    let db = TestDb::new(PROJ04);
+    let (text, _out) = bench(
+        &db,
+        &[
+            "--rows",
+            "20000",
+            "--only",
+            "seed,backfill",
+            "--batch-sizes",
+            "1000,10000",
+            "--batch-time",
+            "0.05",
+        ],
     );
     for figure in [
         "seed_large_table, 20,000 rows",
@@ -497,29 +509,20 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
 /// (`-M prepared` needs the SQL's literal colons hidden from pgbench).
 #[test]
 fn manage_bench_measures_the_endpoint_against_pgbench() {
+    if !crate::support::wrk() {
+        return;
+    }
     let db = TestDb::new(PROJ04);
-    let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
-        .current_dir(crate::support::root())
-        .env("DATABASE_URL", &db.url)
-        .args(["--project", "proj04_change_column_type", "bench"])
-        .args([
+    let (text, out) = bench(
+        &db,
+        &[
             "--rows",
             "1000",
             "--only",
             "endpoint",
             "--endpoint-seconds",
             "1",
-        ])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
     let numbers = |figure: &str| -> Vec<f64> {
         let line = text

@@ -347,14 +347,23 @@ pub fn mask_times(text: &str) -> String {
 
 /// Whether the `diesel` CLI is on PATH; says so visibly when it is not.
 pub fn diesel_cli() -> bool {
-    let found = Command::new("diesel")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    installed(
+        "diesel",
+        "--version",
+        "cargo install diesel_cli --no-default-features --features postgres",
+    )
+}
+
+/// Whether `wrk` (the load generator of `manage bench`) is on PATH.
+pub fn wrk() -> bool {
+    installed("wrk", "--version", "apt-get install wrk")
+}
+
+fn installed(program: &str, version_flag: &str, how: &str) -> bool {
+    // wrk --version prints its version and exits 1: running at all is enough
+    let found = Command::new(program).arg(version_flag).output().is_ok();
     if !found {
-        eprintln!(
-            "SKIPPED: the `diesel` CLI is not installed (cargo install diesel_cli --no-default-features --features postgres)"
-        );
+        eprintln!("SKIPPED: `{program}` is not installed ({how})");
     }
     found
 }
