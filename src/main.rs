@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    risky_migrations::cli::init_logging(risky_migrations::cli::SERVER_LOG);
     let addrport = std::env::args().nth(1);
     let result = risky_migrations::config::resolve_here(None)
         .map_err(anyhow::Error::from)

@@ -163,10 +163,15 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
     // the connections it waits for: more threads than connections only queue
     let blocking = state.pool.max_size() as usize;
     let data = web::Data::new(state);
+    // the access log costs allocations per request even when filtered out
+    let logged = tracing::enabled!(target: "actix_web::middleware::logger", tracing::Level::INFO);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(actix_web::middleware::Logger::new("\"%r\" %s %b %Dms"))
+            .wrap(actix_web::middleware::Condition::new(
+                logged,
+                actix_web::middleware::Logger::new("\"%r\" %s %b %Dms"),
+            ))
             .configure(routes)
     })
     .workers(workers)

@@ -81,7 +81,7 @@ pub fn main() -> ExitCode {
     };
     // the server's access log is for runserver; elsewhere it would drown the output
     init_logging(match cli.command {
-        Command::Runserver(_) => "info,actix_server=warn",
+        Command::Runserver(_) => SERVER_LOG,
         // the demo's server is meant to be starved of connections at times
         Command::Demo(_) => "error",
         _ => "warn",
@@ -115,12 +115,18 @@ pub fn one_line(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn init_logging(default: &str) {
+/// The server's log: Django's one line per request, and warnings.
+pub const SERVER_LOG: &str = "info,actix_server=warn";
+
+/// Logs to stderr at `default` unless RUST_LOG says otherwise.
+pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        // colours only for a person: a log file or a container's log gets plain text
+        .with_ansi(io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
