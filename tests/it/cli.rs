@@ -263,3 +263,56 @@ fn seeding_works_at_every_state() {
         assert_eq!(db.scalar(&nulls), 0);
     }
 }
+
+/// The server alone (the Docker image's): Django's banner on stdout, the
+/// endpoints, and one access-log line per request on stderr.
+#[test]
+fn the_server_binary_serves_and_logs_each_request() {
+    use std::io::BufRead;
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "20"]);
+    let port = risky_migrations::localdb::free_port().unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_risky_migrations"))
+        .current_dir(crate::support::root().join(PROJ04.project))
+        .env("DATABASE_URL", &db.url)
+        .env_remove("RUST_LOG")
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let banner = format!("Starting development server at http://127.0.0.1:{port}/");
+    assert!(
+        stdout.any(|l| l.is_ok_and(|l| l == banner)),
+        "no banner: {banner}"
+    );
+    let body: serde_json::Value = ureq::get(&format!("http://127.0.0.1:{port}/list_large/"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(body["count"], 10);
+    // a missing line must fail the test, not hang it: stop the server in time
+    let pid = nix::unistd::Pid::from_raw(server.id() as i32);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if finished
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .is_err()
+        {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let logged = stderr.find_map(|l| l.ok().filter(|l| l.contains("\"GET /list_large/")));
+    let _ = done.send(());
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let logged = logged.expect("an access-log line");
+    assert!(
+        logged.contains("\"GET /list_large/ HTTP/1.1\" 200 ") && !logged.contains('\u{1b}'),
+        "{logged}"
+    );
+}
