@@ -407,22 +407,18 @@ pub fn endpoint(
         },
         web::default_workers(),
     )?;
+    let url = server.url("/list_large/");
+    let wrk = |seconds: u64| {
+        let duration = format!("-d{seconds}s");
+        tool(
+            Command::new("wrk").args(["-t2", "-c16", &duration, "--latency", &url]),
+            "wrk (apt-get install wrk)",
+        )
+    };
     status("warming up (wrk for 2 s, not counted)");
-    tool(
-        Command::new("wrk").args(["-t2", "-c16", "-d2s", &server.url("/list_large/")]),
-        "wrk (apt-get install wrk)",
-    )?;
+    wrk(2)?;
     status(&format!("wrk -t2 -c16 -d{seconds}s on /list_large/"));
-    let out = tool(
-        Command::new("wrk").args([
-            "-t2",
-            "-c16",
-            &format!("-d{seconds}s"),
-            "--latency",
-            &server.url("/list_large/"),
-        ]),
-        "wrk (apt-get install wrk)",
-    )?;
+    let out = wrk(seconds)?;
     drop(server);
     let (rate, p50, p99) = parse_wrk(&out).ok_or_else(|| BenchError::Tool {
         what: "wrk".to_owned(),

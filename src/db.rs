@@ -113,9 +113,9 @@ impl PooledPg {
     }
 }
 
-/// r2d2's manager for the server. diesel's pings every connection on
-/// checkout: a `SELECT 1` round trip per request, which cost /list_large/ a
-/// fifth of its throughput (`manage bench`). This one pings only a
+/// r2d2's manager for the server. diesel's own manager has r2d2 ping every
+/// connection on checkout: a `SELECT 1` round trip per request, which cost
+/// /list_large/ a fifth of its throughput (`manage bench`). This one pings only a
 /// connection that sat idle longer than [`TRUSTED_FOR`], and drops one that
 /// failed with a connection error.
 pub struct Manager {
