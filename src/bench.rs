@@ -647,7 +647,11 @@ pub fn write_markdown(out: &mut dyn Write, report: &BenchReport) -> std::io::Res
     writeln!(out, "{}\n", title(report))?;
     writeln!(out, "| {} |", HEADER.join(" | "))?;
     writeln!(out, "|---|---:|---:|---:|---|")?;
-    for row in cells(report) {
+    for mut row in cells(report) {
+        // an indented figure belongs to the one above it
+        if let Some(sub) = row[0].strip_prefix("  ") {
+            row[0] = format!("↳ {}", sub.trim());
+        }
         writeln!(out, "| {} |", row.map(|c| c.trim().to_owned()).join(" | "))?;
     }
     Ok(())

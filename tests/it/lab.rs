@@ -547,7 +547,8 @@ fn manage_bench_measures_the_endpoint_against_pgbench() {
     }
     let markdown = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
     assert!(
-        markdown.contains("| /list_large/ throughput (wrk -t2 -c16) |"),
+        markdown.contains("| /list_large/ throughput (wrk -t2 -c16) |")
+            && markdown.contains("| ↳ vs pgbench -M prepared |"),
         "{markdown}"
     );
 }
