@@ -247,19 +247,20 @@ fn walk(
             Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
             None => run(conn, out)?,
         };
+        let took = started.elapsed();
         number += 1;
         done += rows as u64;
         let line = format!(
             "[{}] Batch {number} {verb}: {} rows ({:.1}s)",
             timing::stamp_clock(),
             HumanCount(rows as u64),
-            started.elapsed().as_secs_f64()
+            took.as_secs_f64()
         );
         bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
         bar.inc(u64::try_from(upper.min(hi) - lo).unwrap_or(0));
         lo = upper;
         if let Some(target) = options.batch_time {
-            batch = next_batch(batch, started.elapsed(), target);
+            batch = next_batch(batch, took, target);
         }
         if lo >= hi {
             let now = diesel::sql_query(format!(

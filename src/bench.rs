@@ -228,13 +228,7 @@ pub fn backfill(
     // job (the runner left the migrations' short lock_timeout on the session)
     conn.batch_execute("SET lock_timeout = 0")?;
 
-    let server = web::Running::spawn(
-        AppState {
-            pool: db::pool(database_url, db::default_pool_size()),
-            scenario,
-        },
-        web::default_workers(),
-    )?;
+    let server = serve(database_url, scenario)?;
     let t0 = Instant::now();
     let reads = Probe::start(
         ProbeConfig::until_stopped(
@@ -388,6 +382,17 @@ pub fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
     Some((rate, percentile("50%")?, percentile("99%")?))
 }
 
+/// The server as `runserver` sets it up (pool size, workers), in-process.
+fn serve(database_url: &str, scenario: &'static Scenario) -> std::io::Result<web::Running> {
+    web::Running::spawn(
+        AppState {
+            pool: db::pool(database_url, db::default_pool_size()),
+            scenario,
+        },
+        web::default_workers(),
+    )
+}
+
 /// The endpoint under wrk against pgbench running its SELECT.
 pub fn endpoint(
     database_url: &str,
@@ -400,13 +405,7 @@ pub fn endpoint(
     status("VACUUM ANALYZE before measuring");
     db::connect(database_url)?
         .batch_execute(&format!("VACUUM ANALYZE {}", scenario.seed.large.table))?;
-    let server = web::Running::spawn(
-        AppState {
-            pool: db::pool(database_url, db::default_pool_size()),
-            scenario,
-        },
-        web::default_workers(),
-    )?;
+    let server = serve(database_url, scenario)?;
     let url = server.url("/list_large/");
     let wrk = |seconds: u64| {
         let duration = format!("-d{seconds}s");
@@ -428,11 +427,17 @@ pub fn endpoint(
     std::fs::create_dir_all(work_dir)?;
     let script = work_dir.join("list_large.sql");
     std::fs::write(&script, pgbench_script(scenario.list_large_sql))?;
+    let program = crate::localdb::Binaries::find()
+        .map_err(|e| BenchError::Tool {
+            what: "pgbench".to_owned(),
+            detail: e.to_string(),
+        })?
+        .program("pgbench");
     let pgbench = |mode: &str| {
         status(&format!(
             "pgbench -M {mode} -c16 -j2 -T{seconds} running the same SELECT"
         ));
-        run_pgbench(database_url, mode, seconds, &script, work_dir)
+        run_pgbench(&program, database_url, mode, seconds, &script, work_dir)
     };
     // pgbench's default protocol is the floor the targets name; the server
     // prepares its statements, so the prepared floor is shown beside it
@@ -497,6 +502,7 @@ impl Pgbench {
 /// `pgbench -M <mode> -c16 -j2`, logging one transaction in a hundred for
 /// the percentiles: logging every one cost pgbench 40% of its rate.
 fn run_pgbench(
+    program: &Path,
     database_url: &str,
     mode: &str,
     seconds: u64,
@@ -510,12 +516,8 @@ fn run_pgbench(
     {
         std::fs::remove_file(old.path())?;
     }
-    let bindir = crate::localdb::Binaries::find().map_err(|e| BenchError::Tool {
-        what: "pgbench".to_owned(),
-        detail: e.to_string(),
-    })?;
     let out = tool(
-        Command::new(bindir.program("pgbench"))
+        Command::new(program)
             .current_dir(work_dir)
             .args([
                 "-n",

@@ -26,13 +26,8 @@ pub struct Args {
     /// Seconds before a request counts as failed
     #[arg(long, value_parser = super::parse_seconds, default_value = "3", value_name = "SECONDS")]
     pub timeout: Duration,
-    /// Rows per backfill batch (default: the seed's)
-    #[arg(long, value_parser = super::parse_positive, value_name = "N")]
-    pub batch_size: Option<u64>,
-    /// Grow or shrink the backfill's batches so each takes about this many
-    /// seconds (e.g. 0.2); the first batch has --batch-size rows
-    #[arg(long, value_parser = super::parse_positive_seconds, value_name = "SECONDS")]
-    pub batch_time: Option<Duration>,
+    #[command(flatten)]
+    pub batches: super::BatchArgs,
     /// Seconds of baseline, and of pause after each step
     #[arg(long, value_parser = super::parse_seconds, default_value = "1", value_name = "SECONDS")]
     pub settle: Duration,
@@ -69,8 +64,8 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         large_count: args.large_count,
         interval: args.interval,
         timeout: args.timeout,
-        batch_size: args.batch_size,
-        batch_time: args.batch_time,
+        batch_size: args.batches.batch_size,
+        batch_time: args.batches.batch_time,
         settle: args.settle,
         progress: super::progress_wanted(),
         hold_lock: args.hold_lock,

@@ -22,13 +22,8 @@ pub struct Args {
     /// Print what would run, and run nothing
     #[arg(long)]
     pub plan: bool,
-    /// Rows per backfill batch for 0004 (default: the scenario's)
-    #[arg(long, value_parser = super::parse_positive, value_name = "N")]
-    pub batch_size: Option<u64>,
-    /// Grow or shrink 0004's batches so each takes about this many seconds
-    /// (e.g. 0.2); the first batch has --batch-size rows
-    #[arg(long, value_parser = super::parse_positive_seconds, value_name = "SECONDS")]
-    pub batch_time: Option<Duration>,
+    #[command(flatten)]
+    pub batches: super::BatchArgs,
     /// Seconds to pause between backfill batches
     #[arg(long, value_parser = super::parse_seconds, default_value = "0", value_name = "SECONDS")]
     pub pause: Duration,
@@ -51,8 +46,8 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         fake: args.fake,
         plan: args.plan,
         settings: RunSettings {
-            batch_size: args.batch_size,
-            batch_time: args.batch_time,
+            batch_size: args.batches.batch_size,
+            batch_time: args.batches.batch_time,
             pause: args.pause,
             progress: super::progress_wanted(),
             lock: args.lock.policy(project),

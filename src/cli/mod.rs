@@ -198,6 +198,18 @@ pub fn parse_positive(text: &str) -> Result<u64, String> {
     }
 }
 
+/// How 0004 sizes its batches: shared by `migrate` and `demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BatchArgs {
+    /// Rows per backfill batch for 0004 (default: the scenario's)
+    #[arg(long, value_parser = parse_positive, value_name = "N")]
+    pub batch_size: Option<u64>,
+    /// Grow or shrink 0004's batches so each takes about this many seconds
+    /// (e.g. 0.2); the first batch has --batch-size rows
+    #[arg(long, value_parser = parse_positive_seconds, value_name = "SECONDS")]
+    pub batch_time: Option<std::time::Duration>,
+}
+
 /// How safe migrations wait for locks: shared by `migrate` and `demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LockArgs {

@@ -434,26 +434,17 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
     assert!(project["rows_in_table"].as_i64().unwrap() > 5_000);
 }
 
-/// `manage bench <args>` on proj04 in `db`, writing to a directory of its
-/// own: its table, and that directory.
+/// `manage bench <args>` on `db`, writing to a directory of its own: its
+/// table, and that directory.
 fn bench(db: &TestDb, args: &[&str]) -> (String, tempfile::TempDir) {
     let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
-        .current_dir(crate::support::root())
-        .env("DATABASE_URL", &db.url)
-        .args(["--project", "proj04_change_column_type", "bench"])
-        .args(args)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (text, out)
+    let dir = out.path().to_str().unwrap();
+    let args: Vec<&str> = ["bench"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--out", dir])
+        .collect();
+    (db.manage_ok(&args), out)
 }
 
 #[test]
