@@ -29,7 +29,14 @@ fn main() {
         .filter(|p| p.join("diesel.toml").is_file() && p.join("migrations").is_dir())
         .collect();
     projects.sort();
+    // a new project comes with its module under src/scenarios/, and its
+    // migrations need a new static: watching that directory reruns the script
+    println!("cargo:rerun-if-changed=src/scenarios");
     for project in projects {
+        // cargo scans a watched directory recursively: any file added,
+        // removed or edited under migrations/ reruns the script. Watching a
+        // path that does not exist would make every build dirty, so the
+        // files themselves (metadata.toml is optional) are not listed.
         println!(
             "cargo:rerun-if-changed={}",
             project.join("migrations").display()
@@ -51,7 +58,6 @@ fn main() {
                 .expect("UTF-8 names");
             let file = |f: &str| {
                 let p = dir.join(f);
-                println!("cargo:rerun-if-changed={}", p.display());
                 p.is_file()
                     .then(|| format!("include_str!({:?})", p.display().to_string()))
             };
