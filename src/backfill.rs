@@ -175,14 +175,19 @@ pub fn revert(
 
 /// The SQL of one batch, `$1` and `$2` bounding the ids: `id > $1 AND id <= $2`.
 pub fn batch_sql(spec: &BackfillSpec) -> String {
-    batch_statement(spec, Way::Fill)
+    with_placeholders(batch_statement(spec, Way::Fill))
 }
 
 /// The SQL of one batch on the way down.
 pub fn revert_batch_sql(spec: &BackfillSpec) -> String {
-    batch_statement(spec, Way::Clear)
+    with_placeholders(batch_statement(spec, Way::Clear))
 }
 
+fn with_placeholders(sql: String) -> String {
+    sql.replace("{lo}", "$1").replace("{hi}", "$2")
+}
+
+/// A batch's UPDATE with `{lo}` and `{hi}` where its bounds go.
 fn batch_statement(spec: &BackfillSpec, way: Way) -> String {
     let BackfillSpec {
         table,
@@ -192,10 +197,10 @@ fn batch_statement(spec: &BackfillSpec, way: Way) -> String {
     } = spec;
     match way {
         Way::Fill => format!(
-            "UPDATE {table} SET {column} = {value} WHERE id > $1 AND id <= $2 AND {column} IS NULL"
+            "UPDATE {table} SET {column} = {value} WHERE id > {{lo}} AND id <= {{hi}} AND {column} IS NULL"
         ),
         Way::Clear => format!(
-            "UPDATE {table} SET {column} = NULL WHERE id > $1 AND id <= $2 AND {column} IS NOT NULL"
+            "UPDATE {table} SET {column} = NULL WHERE id > {{lo}} AND id <= {{hi}} AND {column} IS NOT NULL"
         ),
     }
 }
@@ -237,11 +242,14 @@ fn walk(
         }
         let upper = lo.saturating_add(batch);
         let started = Instant::now();
+        // the bounds are integers written as literals: the batch runs inside
+        // pg_error's block (a lock timeout is told apart in any language),
+        // and a block takes no binds
+        let bounded = sql
+            .replace("{lo}", &lo.to_string())
+            .replace("{hi}", &upper.to_string());
         let run = |conn: &mut PgConnection, _: &mut dyn Write| {
-            diesel::sql_query(&sql)
-                .bind::<BigInt, _>(lo)
-                .bind::<BigInt, _>(upper)
-                .execute(conn)
+            crate::pg_error::execute_counted(conn, &bounded)
         };
         let rows = match &options.lock {
             Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
@@ -249,11 +257,11 @@ fn walk(
         };
         let took = started.elapsed();
         number += 1;
-        done += rows as u64;
+        done += rows;
         let line = format!(
             "[{}] Batch {number} {verb}: {} rows ({:.1}s)",
             timing::stamp_clock(),
-            HumanCount(rows as u64),
+            HumanCount(rows),
             took.as_secs_f64()
         );
         bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;

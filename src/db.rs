@@ -8,7 +8,6 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
-use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::{Bool, Text};
 use std::time::{Duration, Instant};
 
@@ -102,12 +101,8 @@ impl PooledPg {
         work: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
     ) -> QueryResult<T> {
         let result = work(&mut self.conn);
-        if let Err(diesel::result::Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _,
-        )) = &result
-        {
-            self.lost = true;
+        if let Err(error) = &result {
+            self.lost |= crate::pg_error::of(error) == crate::pg_error::Condition::ConnectionLost;
         }
         result
     }

@@ -49,10 +49,3 @@ pub fn on_ctrl_c_cancel(database_url: &str, pid: i32) {
         tracing::warn!(%error, "Ctrl-C will stop the process without cleaning up");
     }
 }
-
-/// Whether an error is the cancel that Ctrl-C sent.
-pub fn is_cancel(error: &dyn std::fmt::Display) -> bool {
-    error
-        .to_string()
-        .contains("canceling statement due to user request")
-}

@@ -5,6 +5,7 @@
 //! Modules, one concern each:
 //! - [`config`]: which project, which database (`--project`, `.env`).
 //! - [`db`]: connections and the pool, with the session settings the lab needs.
+//! - [`pg_error`]: database errors told apart by SQLSTATE, in any server language.
 //! - [`localdb`]: a local PostgreSQL from the installed binaries.
 //! - [`migrations`]: the runner behind `manage migrate` (Django semantics on
 //!   diesel's migration table), the embedded SQL and the Rust migrations.
@@ -32,6 +33,7 @@ pub mod interrupt;
 pub mod localdb;
 pub mod locks;
 pub mod migrations;
+pub mod pg_error;
 pub mod probe;
 pub mod retry;
 pub mod safe_ddl;

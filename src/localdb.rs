@@ -161,6 +161,9 @@ pub struct Cluster {
     pub host: String,
     pub port: u16,
     pub superuser: String,
+    /// Server settings given at start (`-c name=value`), e.g. the
+    /// `lc_messages` of a test cluster that speaks German.
+    pub settings: Vec<(String, String)>,
     binaries: Binaries,
     run_as: RunAs,
 }
@@ -184,6 +187,7 @@ impl Cluster {
             host: host.to_owned(),
             port,
             superuser: superuser.to_owned(),
+            settings: Vec::new(),
             binaries: Binaries::find()?,
             run_as: RunAs::detect()?,
         })
@@ -321,6 +325,9 @@ impl Cluster {
         if durability == Durability::Throwaway {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
+        for (name, value) in &self.settings {
+            options.push_str(&format!(" -c {name}={value}"));
+        }
         self.run(
             "starting PostgreSQL (pg_ctl start)",
             self.run_as
@@ -445,13 +452,26 @@ pub struct Throwaway {
 
 impl Throwaway {
     pub fn start(base: &Path, durability: Durability) -> Result<Self, LocalDbError> {
+        Self::start_with(base, durability, &[])
+    }
+
+    /// Like [`Self::start`], the server started with `settings`.
+    pub fn start_with(
+        base: &Path,
+        durability: Durability,
+        settings: &[(&str, &str)],
+    ) -> Result<Self, LocalDbError> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         std::fs::create_dir_all(base)?;
         let root = base.join(format!("pg-{}-{n}", std::process::id()));
         let mut last = None;
         for _ in 0..5 {
-            let cluster = Cluster::new(root.clone(), "127.0.0.1", free_port()?, "postgres")?;
+            let mut cluster = Cluster::new(root.clone(), "127.0.0.1", free_port()?, "postgres")?;
+            cluster.settings = settings
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect();
             let watchdog = spawn_watchdog(&cluster)?;
             let mut throwaway = Throwaway {
                 cluster,

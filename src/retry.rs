@@ -17,6 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Double, Integer, Nullable, Text};
 use rand::Rng;
 
+use crate::pg_error::{Classify, Condition};
 use crate::timing;
 
 /// How safe steps wait for their locks.
@@ -56,14 +57,6 @@ impl LockPolicy {
             .min(self.max_backoff);
         base.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
-}
-
-/// Whether an error is PostgreSQL giving up on a lock (SQLSTATE 55P03, which
-/// diesel does not expose: its message is matched instead).
-pub fn is_lock_timeout(error: &dyn Display) -> bool {
-    error
-        .to_string()
-        .contains("canceling statement due to lock timeout")
 }
 
 #[derive(QueryableByName)]
@@ -129,8 +122,10 @@ pub enum RetryError<E> {
 
 /// Runs `attempt` until it does not fail on a lock timeout, pausing between
 /// attempts and saying each time who held `table`. The attempt must leave
-/// nothing behind when it fails (its transaction rolled back).
-pub fn with_retries<T, E: Display>(
+/// nothing behind when it fails (its transaction rolled back), and send its
+/// statements through [`crate::pg_error::execute`] so that a lock timeout is
+/// recognized in any server language.
+pub fn with_retries<T, E: Display + Classify>(
     conn: &mut PgConnection,
     policy: &LockPolicy,
     table: &str,
@@ -141,7 +136,7 @@ pub fn with_retries<T, E: Display>(
     loop {
         tries += 1;
         match attempt(conn, out) {
-            Err(error) if is_lock_timeout(&error) => {
+            Err(error) if error.condition() == Condition::LockTimeout => {
                 let holders = holders(conn, table).unwrap_or_else(|e| format!("(unknown: {e})"));
                 if tries > policy.retries {
                     return Err(RetryError::GaveUp {
@@ -186,15 +181,5 @@ mod tests {
             );
         }
         assert_eq!(policy.setting(), "1000ms");
-    }
-
-    #[test]
-    fn lock_timeouts_are_recognized() {
-        assert!(is_lock_timeout(
-            &"Failed to run 0003 with: canceling statement due to lock timeout"
-        ));
-        assert!(!is_lock_timeout(
-            &"canceling statement due to statement timeout"
-        ));
     }
 }

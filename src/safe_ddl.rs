@@ -17,7 +17,6 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
@@ -119,8 +118,9 @@ pub fn set_not_null(
             }
             timing::step_start(out, &statement.start)?;
             let started = Instant::now();
-            let run =
-                |conn: &mut PgConnection, _: &mut dyn Write| conn.batch_execute(&statement.sql);
+            let run = |conn: &mut PgConnection, _: &mut dyn Write| {
+                crate::pg_error::execute(conn, &statement.sql)
+            };
             match lock {
                 Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
                 None => run(conn, out)?,

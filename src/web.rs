@@ -13,10 +13,12 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::PgConnection;
+use diesel::result::Error as DieselError;
 use serde::Deserialize;
 
 use crate::db::PgPool;
+use crate::pg_error::{self, Condition};
 use crate::scenarios::{Scenario, Which};
 
 /// What every handler needs.
@@ -53,20 +55,19 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<DieselError> for ApiError {
-    fn from(error: DieselError) -> Self {
-        match &error {
-            // 42P01 undefined_table: diesel has no kind for it, only the text
-            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if info.message().starts_with("relation")
-                    && info.message().ends_with("does not exist") =>
+impl ApiError {
+    /// What a failed query means for the client. A missing table is told by
+    /// asking for it ([`pg_error::missing_table`]), not by reading the
+    /// error, whose words are in the server's language.
+    fn from_query(conn: &mut PgConnection, scenario: &Scenario, error: DieselError) -> Self {
+        match pg_error::of(&error) {
+            Condition::ConnectionLost => ApiError::Unavailable,
+            Condition::UndefinedTable => ApiError::MissingTable,
+            _ if matches!(error, DieselError::DatabaseError(..))
+                && pg_error::missing_table(conn, &scenario.tables()) =>
             {
                 ApiError::MissingTable
             }
-            DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ) => ApiError::Unavailable,
             _ => {
                 tracing::error!(%error, "query failed");
                 ApiError::Internal
@@ -90,8 +91,10 @@ where
             tracing::warn!(%error, "no database connection");
             ApiError::Unavailable
         })?;
-        conn.run(|conn| work(conn, scenario))
-            .map_err(ApiError::from)
+        conn.run(|conn| work(conn, scenario)).map_err(|error| {
+            conn.run(|conn| Ok(ApiError::from_query(conn, scenario, error)))
+                .unwrap_or(ApiError::Unavailable)
+        })
     })
     .await
     .map_err(|_| ApiError::Internal)?

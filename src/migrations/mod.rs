@@ -11,6 +11,7 @@
 //! library users; [`runner`] adds Django's semantics on top.
 
 pub mod embedded;
+pub mod lock;
 pub mod runner;
 pub mod source;
 pub mod twin;

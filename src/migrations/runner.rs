@@ -19,6 +19,7 @@ use diesel_migrations::MigrationHarness;
 
 use super::RustMigration;
 use super::embedded::{SqlFiles, annotate};
+use super::lock::MigratorLock;
 use super::source::{LabMigration, RunSettings};
 use crate::backfill;
 use crate::retry;
@@ -60,6 +61,10 @@ pub enum MigrateError {
         cause: String,
         retry: &'static str,
     },
+    #[error(transparent)]
+    Lock(#[from] super::lock::LockError),
+    #[error("interrupted (Ctrl-C) while waiting for the other migrator; nothing was run")]
+    InterruptedWaiting,
     #[error("reading the migration table: {0}")]
     Table(String),
     #[error(transparent)]
@@ -203,12 +208,37 @@ pub fn migrate(
     out: &mut dyn Write,
 ) -> Result<(), MigrateError> {
     let target = resolve_target(scenario, target_text)?;
+    if options.plan {
+        let applied = applied_versions(conn)?;
+        return print_plan(
+            scenario,
+            &plan(scenario.migrations(), &applied, target),
+            out,
+        );
+    }
+    let lock = match MigratorLock::acquire(conn, out) {
+        Err(_) if crate::interrupt::requested() => return Err(MigrateError::InterruptedWaiting),
+        other => other?,
+    };
+    let result = migrate_locked(conn, scenario, target, options, out);
+    let released = lock.release(conn);
+    result?;
+    released?;
+    Ok(())
+}
+
+/// [`migrate`] with the migrator lock held: the history is read under it,
+/// so what another migrator just did is not done twice.
+fn migrate_locked(
+    conn: &mut PgConnection,
+    scenario: &Scenario,
+    target: Target,
+    options: MigrateOptions,
+    out: &mut dyn Write,
+) -> Result<(), MigrateError> {
     let applied = applied_versions(conn)?;
     let steps = plan(scenario.migrations(), &applied, target);
     let app = scenario.app_label();
-    if options.plan {
-        return print_plan(scenario, &steps, out);
-    }
     writeln!(out, "Operations to perform:")?;
     match target {
         Target::Latest => writeln!(out, "  Apply all migrations: {app}")?,
@@ -272,29 +302,36 @@ fn run_step(
     let result = match lock.filter(|_| step.files.run_in_transaction()) {
         Some(policy) => {
             let [_, large] = scenario.tables();
-            retry::with_retries(conn, &policy, large, out, attempt).map_err(|e| e.to_string())
+            retry::with_retries(conn, &policy, large, out, attempt)
         }
-        None => attempt(conn, out).map_err(|e| e.to_string()),
+        None => attempt(conn, out).map_err(retry::RetryError::Failed),
     };
     match result {
         Ok(()) => {
             writeln!(out, " OK ({})", timing::seconds(started.elapsed()))?;
             Ok(())
         }
-        Err(cause) if crate::interrupt::is_cancel(&cause) || crate::interrupt::requested() => {
+        // the lab sent the cancel itself: no need to read the error for it
+        Err(error) if crate::interrupt::requested() => {
             writeln!(out, " INTERRUPTED")?;
+            let backfill_said = match &error {
+                retry::RetryError::Failed(boxed) => boxed
+                    .downcast_ref::<crate::backfill::BackfillError>()
+                    .filter(|e| matches!(e, crate::backfill::BackfillError::Interrupted { .. }))
+                    .map(ToString::to_string),
+                _ => None,
+            };
             Err(MigrateError::Failed {
                 verb,
                 name: step.files.name.to_owned(),
-                cause: if cause.contains("interrupted") {
-                    cause
-                } else {
+                cause: backfill_said.unwrap_or_else(|| {
                     "interrupted (Ctrl-C): what was running is rolled back".to_owned()
-                },
+                }),
                 retry,
             })
         }
-        Err(cause) => {
+        Err(error) => {
+            let cause = error.to_string();
             writeln!(out, " FAILED")?;
             Err(MigrateError::Failed {
                 verb,

@@ -97,7 +97,13 @@ pub fn run_annotated(
             timing::step_start(out, start)?;
         }
         let started = Instant::now();
-        conn.batch_execute(&chunk.sql)?;
+        for (control, sql) in pieces(&chunk.sql) {
+            if control {
+                crate::pg_error::execute_plain(conn, &sql)?;
+            } else {
+                crate::pg_error::execute(conn, &sql)?;
+            }
+        }
         if let Some(policy) = lock.filter(|_| chunk.sql.contains("lock_timeout")) {
             conn.batch_execute(&format!("SET LOCAL lock_timeout = '{}'", policy.setting()))?;
         }
@@ -109,6 +115,65 @@ pub fn run_annotated(
         timing::banner_end(out)?;
     }
     Ok(())
+}
+
+/// A chunk's SQL in the order it runs, its transaction control (`BEGIN;`,
+/// `COMMIT;` on lines of their own, as the migrations write them) apart from
+/// the statements around it: PL/pgSQL, which tags the statements' errors,
+/// cannot run transaction control. Lines inside a dollar-quoted body (a
+/// function's `BEGIN`) are never control. Pieces of only comments are left
+/// out.
+fn pieces(sql: &str) -> Vec<(bool, String)> {
+    let mut quoted: Option<String> = None;
+    let mut pieces: Vec<(bool, String)> = Vec::new();
+    for line in sql.lines() {
+        let word = line.trim().to_ascii_uppercase();
+        let control = quoted.is_none()
+            && matches!(
+                word.as_str(),
+                "BEGIN;" | "COMMIT;" | "ROLLBACK;" | "START TRANSACTION;"
+            );
+        for tag in dollar_tags(line) {
+            match &quoted {
+                Some(open) if *open == tag => quoted = None,
+                None => quoted = Some(tag),
+                Some(_) => {}
+            }
+        }
+        match pieces.last_mut() {
+            Some((false, text)) if !control => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            _ => pieces.push((control, format!("{line}\n"))),
+        }
+    }
+    pieces.retain(|(_, text)| {
+        text.lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+    });
+    pieces
+}
+
+/// The dollar-quote tags on a line (`$$`, `$body$`), in order.
+fn dollar_tags(line: &str) -> Vec<String> {
+    let code = line.split("--").next().unwrap_or_default();
+    let mut tags = Vec::new();
+    let mut rest = code;
+    while let Some(start) = rest.find('$') {
+        let after = &rest[start + 1..];
+        let len = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if after[len..].starts_with('$') && !after[..len].starts_with(|c: char| c.is_ascii_digit())
+        {
+            tags.push(format!("${}$", &after[..len]));
+            rest = &after[len + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    tags
 }
 
 /// Runs a Rust migration's body between the seed's banner lines.
@@ -226,5 +291,22 @@ impl MigrationSource<Pg> for ScenarioMigrations {
                 )) as Box<dyn Migration<Pg>>
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_control_is_split_off_but_not_inside_a_function_body() {
+        let sql = "BEGIN;\nSET LOCAL lock_timeout = '1s';\n-- a comment\nCREATE FUNCTION f() RETURNS trigger AS $$\nBEGIN\n  RETURN NEW;\nEND\n$$ LANGUAGE plpgsql;\nCOMMIT;\n-- only a comment\n";
+        let got = pieces(sql);
+        assert_eq!(
+            got.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+        assert!(got[1].1.contains("BEGIN\n  RETURN NEW;"));
+        assert_eq!(dollar_tags("AS $body$ x $1 $body$"), ["$body$", "$body$"]);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Case, PROJ01, PROJ04, TestDb, TestServer};
+use crate::support::{Case, LANGS, PROJ01, PROJ04, TestDb, TestServer};
 
 /// Both lists answer the seed's JSON, and a write is acknowledged with its id.
 fn check_state(server: &TestServer, db: &TestDb, state: &str) {
@@ -66,9 +66,12 @@ fn proj04_the_endpoints_answer_at_every_state_with_0002_faked() {
 }
 
 #[test]
-fn a_missing_table_is_a_json_503() {
-    for case in [PROJ01, PROJ04] {
-        let db = TestDb::new(case);
+fn a_missing_table_is_a_json_503_in_any_server_language() {
+    for (case, lang) in [PROJ01, PROJ04]
+        .into_iter()
+        .flat_map(|case| LANGS.map(|lang| (case, lang)))
+    {
+        let db = TestDb::new_in(case, lang);
         let server = TestServer::start(case.project, &db.url);
         let (status, body) = server.get("/list_large/");
         assert_eq!(status, 503);

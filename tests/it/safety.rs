@@ -8,7 +8,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use risky_migrations::demo::load::Holder;
 
-use crate::support::{PROJ04, TestDb};
+use crate::support::{LANGS, Lang, PROJ01, PROJ04, TestDb};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -26,6 +26,16 @@ fn end_orphans(db: &TestDb) {
     );
 }
 
+/// The server really speaks `lang`: what the lab is tested against.
+fn assert_speaks(db: &TestDb, lang: Lang) {
+    let messages = db.text("current_setting('lc_messages')");
+    assert_eq!(
+        messages.starts_with("de_DE"),
+        lang == Lang::German,
+        "{messages}"
+    );
+}
+
 fn recorded(db: &TestDb, version: &str) -> bool {
     db.scalar(&format!(
         "SELECT count(*) FROM __diesel_schema_migrations WHERE version = '{version}'"
@@ -34,7 +44,14 @@ fn recorded(db: &TestDb, version: &str) -> bool {
 
 #[test]
 fn a_safe_migration_behind_a_long_transaction_times_out_names_the_holder_and_retries() {
-    let db = TestDb::new(PROJ04);
+    for lang in LANGS {
+        behind_a_long_transaction_retries(lang);
+    }
+}
+
+fn behind_a_long_transaction_retries(lang: Lang) {
+    let db = TestDb::new_in(PROJ04, lang);
+    assert_speaks(&db, lang);
     db.manage_ok(&["migrate", "0001"]);
     db.manage_ok(&["seed_large_table", "--large-count", "1000"]);
     db.manage_ok(&["migrate", "0002", "--fake"]);
@@ -98,7 +115,14 @@ fn a_safe_migration_that_never_gets_its_lock_gives_up_with_one_line_and_leaves_n
 
 #[test]
 fn the_safe_not_null_and_the_backfill_retry_statement_by_statement() {
-    let db = TestDb::at_0003_seeded(PROJ04, "3000");
+    for lang in LANGS {
+        retry_statement_by_statement(lang);
+    }
+}
+
+fn retry_statement_by_statement(lang: Lang) {
+    let db = TestDb::at_0003_seeded_in(PROJ04, "3000", lang);
+    assert_speaks(&db, lang);
     // a row lock blocks one backfill batch
     let holder = Holder::run(
         &db.url,
@@ -202,6 +226,40 @@ fn sigkill_between_the_statements_of_0005_and_the_rerun_finishes() {
 }
 
 #[test]
+fn ctrl_c_while_a_step_waits_for_its_lock_cancels_it_in_any_language() {
+    for lang in LANGS {
+        let db = TestDb::new_in(PROJ04, lang);
+        assert_speaks(&db, lang);
+        db.manage_ok(&["migrate", "0001"]);
+        db.manage_ok(&["migrate", "0002", "--fake"]);
+        let schema = db.schema();
+        let holder = Holder::start(&db.url, "large_record", HOLD).unwrap();
+        // a lock_timeout far longer than the test: only the cancel ends the wait
+        let (mut child, mut lines) = db.spawn(&["migrate", "0003", "--lock-timeout", "600"]);
+        lines
+            .find(|l| l.contains("Applying demoapp.0003"))
+            .expect("the step starts");
+        let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                       AND application_name = 'risky_migrations migrate' AND datname = current_database()";
+        while db.scalar(waiting) == 0 {
+            assert!(child.try_wait().unwrap().is_none(), "manage ended early");
+            std::thread::yield_now();
+        }
+        signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+        let status = child.wait().unwrap();
+        let stderr = stderr_of(&mut child);
+        assert!(!status.success(), "{stderr}");
+        assert!(
+            stderr.contains("interrupted (Ctrl-C): what was running is rolled back"),
+            "{lang:?}: {stderr}"
+        );
+        assert!(!recorded(&db, "0003"));
+        assert_eq!(db.schema(), schema, "rolled back");
+        drop(holder);
+    }
+}
+
+#[test]
 fn ctrl_c_during_the_backfill_stops_cleanly_and_says_how_to_resume() {
     let db = TestDb::at_0003_seeded(PROJ04, "10000");
     let (mut child, mut lines) =
@@ -225,6 +283,84 @@ fn ctrl_c_during_the_backfill_stops_cleanly_and_says_how_to_resume() {
     db.manage_ok(&["migrate", "0004"]);
     assert_eq!(
         db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
+        0
+    );
+}
+
+/// Two migrators started on one database: the second waits for the first,
+/// then finds nothing left to do; history and schema agree, no row is lost.
+#[test]
+fn two_migrators_at_once_both_succeed_and_the_work_is_done_once() {
+    let db = TestDb::new(PROJ01);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "20000"]);
+    let rows = db.rows("large_user");
+    let slow = ["migrate", "--batch-size", "1000", "--pause", "0.02"];
+    let (mut first, mut first_lines) = db.spawn(&slow);
+    first_lines
+        .find(|l| l.contains("Applying demoapp.0002"))
+        .expect("the first migrator runs");
+    let (mut second, second_lines) = db.spawn(&slow);
+    let second_lines: Vec<String> = second_lines.collect();
+    let first_rest: Vec<String> = first_lines.collect();
+    assert!(first.wait().unwrap().success(), "{first_rest:?}");
+    assert!(
+        second.wait().unwrap().success(),
+        "{second_lines:?}\n{}",
+        stderr_of(&mut second)
+    );
+    let waited = second_lines
+        .iter()
+        .find(|l| l.contains("Another migrator is running on this database"))
+        .expect("the second migrator says it waits");
+    assert!(waited.contains("risky_migrations migrate"), "{waited}");
+    assert!(
+        second_lines
+            .iter()
+            .any(|l| l.contains("No migrations to apply.")),
+        "{second_lines:?}"
+    );
+    assert!(
+        !second_lines.iter().any(|l| l.contains("Applying")),
+        "nothing done twice: {second_lines:?}"
+    );
+    for version in ["0001", "0002", "0003", "0004", "0005"] {
+        assert!(recorded(&db, version), "{version}");
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_user WHERE role IS NULL"),
+        0
+    );
+    assert_eq!(
+        db.text("SELECT is_nullable FROM information_schema.columns WHERE table_name = 'large_user' AND column_name = 'role'"),
+        "NO"
+    );
+    assert_eq!(
+        db.text("SELECT count(*) || ':' || coalesce(md5(string_agg(id || ',' || name, '|' ORDER BY id)), '') FROM large_user")
+            .split(':')
+            .next(),
+        rows.split(':').next(),
+        "no row lost"
+    );
+}
+
+/// A migrator killed while it holds the lock releases it with its session.
+#[test]
+fn a_killed_migrator_releases_the_lock() {
+    let db = TestDb::new(PROJ01);
+    db.manage_ok(&["migrate", "0003"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "20000"]);
+    let (mut child, mut lines) =
+        db.spawn(&["migrate", "0004", "--batch-size", "500", "--pause", "0.05"]);
+    lines
+        .find(|l| l.contains("Batch 2 backfilled"))
+        .expect("the backfill runs");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    db.manage_ok(&["migrate", "0004"]);
+    assert!(recorded(&db, "0004"));
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_user WHERE role IS NULL"),
         0
     );
 }

@@ -88,14 +88,37 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn cluster() -> &'static Throwaway {
-    static CLUSTER: OnceLock<Throwaway> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        Throwaway::start(
+/// The language a test cluster's server writes its messages in: the lab
+/// must behave the same whatever it is (it tells errors apart by SQLSTATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    English,
+    German,
+}
+
+pub const LANGS: [Lang; 2] = [Lang::English, Lang::German];
+
+/// One throwaway cluster per language per test process, started on first use.
+fn cluster(lang: Lang) -> &'static Throwaway {
+    static ENGLISH: OnceLock<Throwaway> = OnceLock::new();
+    static GERMAN: OnceLock<Throwaway> = OnceLock::new();
+    let (cell, settings): (_, &[(&str, &str)]) = match lang {
+        Lang::English => (&ENGLISH, &[]),
+        // initdb --lc-messages would write the same into postgresql.conf
+        Lang::German => (&GERMAN, &[("lc_messages", "de_DE.UTF-8")]),
+    };
+    cell.get_or_init(|| {
+        Throwaway::start_with(
             &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg"),
             Durability::Throwaway,
+            settings,
         )
-        .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e}"))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start a throwaway PostgreSQL ({lang:?} messages; German needs the locale: \
+                 `localedef -i de_DE -f UTF-8 de_DE.UTF-8`): {e}"
+            )
+        })
     })
 }
 
@@ -104,19 +127,25 @@ pub struct TestDb {
     pub name: String,
     pub url: String,
     pub case: Case,
+    admin_url: String,
 }
 
 impl TestDb {
     pub fn new(case: Case) -> Self {
+        Self::new_in(case, Lang::English)
+    }
+
+    /// A database on the cluster whose messages are in `lang`.
+    pub fn new_in(case: Case, lang: Lang) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "t{}_{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        let cluster = &cluster().cluster;
-        let mut admin =
-            PgConnection::establish(&cluster.url("postgres")).expect("admin connection");
+        let cluster = &cluster(lang).cluster;
+        let admin_url = cluster.url("postgres");
+        let mut admin = PgConnection::establish(&admin_url).expect("admin connection");
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("create database");
@@ -124,6 +153,7 @@ impl TestDb {
             url: cluster.url(&name),
             name,
             case,
+            admin_url,
         }
     }
 
@@ -194,7 +224,11 @@ impl TestDb {
 
     /// The database at the end of the safe path's 0003, seeded.
     pub fn at_0003_seeded(case: Case, rows: &str) -> Self {
-        let db = TestDb::new(case);
+        Self::at_0003_seeded_in(case, rows, Lang::English)
+    }
+
+    pub fn at_0003_seeded_in(case: Case, rows: &str, lang: Lang) -> Self {
+        let db = TestDb::new_in(case, lang);
         db.manage_ok(&["migrate", "0001"]);
         db.manage_ok(&["seed_large_table", "--large-count", rows]);
         db.manage_ok(&case.safe_0002());
@@ -263,7 +297,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&cluster().cluster.url("postgres")) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
             let _ = admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
