@@ -426,7 +426,7 @@ pub fn endpoint(
 
     std::fs::create_dir_all(work_dir)?;
     let script = work_dir.join("list_large.sql");
-    std::fs::write(&script, pgbench_script(scenario.list_large_sql))?;
+    std::fs::write(&script, pgbench_script(&(scenario.list_large_sql)()))?;
     let program = crate::localdb::Binaries::find()
         .map_err(|e| BenchError::Tool {
             what: "pgbench".to_owned(),

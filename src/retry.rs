@@ -13,6 +13,7 @@ use std::fmt::Display;
 use std::io::{self, Write};
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Double, Integer, Nullable, Text};
 use rand::Rng;
@@ -57,6 +58,59 @@ impl LockPolicy {
             .min(self.max_backoff);
         base.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
+}
+
+#[derive(QueryableByName)]
+struct Millis {
+    #[diesel(sql_type = Integer)]
+    ms: i32,
+}
+
+/// Sets the session's `lock_timeout` for `policy`, and makes sure that
+/// PostgreSQL's deadlock check runs before it fires.
+///
+/// A session that has waited `deadlock_timeout` for a lock held by an
+/// ordinary autovacuum has PostgreSQL cancel that autovacuum (not one that
+/// prevents wraparound). With `lock_timeout` no longer than
+/// `deadlock_timeout` (both 1 s by default) the wait ends before that check,
+/// so a safe step retried behind a long autovacuum (minutes on a freshly
+/// backfilled 100 M-row table) gives up where it would have got its lock in
+/// about a second. So the session's `deadlock_timeout` goes below the
+/// `lock_timeout`; where the role may not set it (a superuser-only setting
+/// unless granted), the `lock_timeout` goes above it instead, and one line
+/// says so. Returns the `lock_timeout` in force.
+pub fn set_lock_timeout(
+    conn: &mut PgConnection,
+    policy: &LockPolicy,
+    out: &mut dyn Write,
+) -> Result<LockPolicy, RetryError<diesel::result::Error>> {
+    let wanted = policy.timeout.as_millis().max(1);
+    let deadlock = diesel::sql_query(
+        "SELECT setting::int AS ms FROM pg_settings WHERE name = 'deadlock_timeout'",
+    )
+    .get_result::<Millis>(conn)
+    .map_err(RetryError::Failed)?;
+    let deadlock = u128::try_from(deadlock.ms).unwrap_or(0);
+    let mut policy = *policy;
+    if deadlock >= wanted {
+        let lowered = (wanted / 2).max(1);
+        if conn
+            .batch_execute(&format!("SET deadlock_timeout = '{lowered}ms'"))
+            .is_err()
+        {
+            policy.timeout =
+                Duration::from_millis(u64::try_from(deadlock + 500).unwrap_or(u64::MAX));
+            writeln!(
+                out,
+                "[{}] this role may not lower deadlock_timeout ({deadlock}ms), so lock_timeout goes from {wanted}ms to {} (above it, PostgreSQL can cancel an autovacuum in the way)",
+                timing::stamp_clock(),
+                policy.setting()
+            )?;
+        }
+    }
+    conn.batch_execute(&format!("SET lock_timeout = '{}'", policy.setting()))
+        .map_err(RetryError::Failed)?;
+    Ok(policy)
 }
 
 #[derive(QueryableByName)]

@@ -63,6 +63,8 @@ pub enum MigrateError {
     },
     #[error(transparent)]
     Lock(#[from] super::lock::LockError),
+    #[error(transparent)]
+    LockTimeout(#[from] retry::RetryError<diesel::result::Error>),
     #[error("interrupted (Ctrl-C) while waiting for the other migrator; nothing was run")]
     InterruptedWaiting,
     #[error("reading the migration table: {0}")]
@@ -279,9 +281,20 @@ fn run_step(
         return Ok(());
     }
     // the deliberately risky migration runs as the seed ran it: no lock_timeout
-    let lock = (step.files.version != scenario.risky).then_some(options.settings.lock);
-    let timeout = lock.map_or_else(|| "0".to_owned(), |policy| policy.setting());
-    conn.batch_execute(&format!("SET lock_timeout = '{timeout}'"))?;
+    let lock = match (step.files.version != scenario.risky).then_some(options.settings.lock) {
+        Some(policy) => Some(retry::set_lock_timeout(conn, &policy, out)?),
+        None => {
+            conn.batch_execute("SET lock_timeout = 0")?;
+            None
+        }
+    };
+    let options = MigrateOptions {
+        settings: RunSettings {
+            lock: lock.unwrap_or(options.settings.lock),
+            ..options.settings
+        },
+        ..options
+    };
     let started = Instant::now();
     let attempt = |conn: &mut PgConnection, out: &mut dyn Write| {
         let mut lines = FreshLine {

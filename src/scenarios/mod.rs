@@ -44,8 +44,10 @@ pub struct Scenario {
     pub safe_path_fakes_risky: bool,
     pub seed: SeedPlan,
     pub list: ListFn,
-    /// The SQL `GET /list_large/` runs: what the benchmark gives pgbench.
-    pub list_large_sql: &'static str,
+    /// The SQL `GET /list_large/` sends, taken from the very query the
+    /// endpoint runs: what the benchmark gives pgbench, and what the plan
+    /// test explains.
+    pub list_large_sql: fn() -> String,
     pub create_large: CreateFn,
 }
 
@@ -163,3 +165,55 @@ impl diesel::query_builder::Query for PreparedSql {
 }
 
 impl RunQueryDsl<PgConnection> for PreparedSql {}
+
+/// A typed diesel query with its row limit written into the SQL
+/// (`LIMIT 10`), where diesel's `.limit(n)` binds it (`LIMIT $1`).
+///
+/// The server plans each statement once (`plan_cache_mode =
+/// force_generic_plan`, see `db`), and a generic plan cannot see a bound
+/// limit: PostgreSQL guesses a tenth of the table. On proj01's 100 M-row
+/// table that guess made `/list_large/` a parallel sequential scan and sort
+/// of every row (seconds per request) instead of ten rows off the primary
+/// key's index. With the limit in the text, the one plan knows it wants ten
+/// rows, and an index scan wins at any table size.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstRows<Q> {
+    pub query: Q,
+    pub rows: u32,
+}
+
+impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
+    diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstRows<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(&format!(" LIMIT {}", self.rows));
+        Ok(())
+    }
+}
+
+/// No static id: the limit is in the text, so the cache keys by the text.
+impl<Q> diesel::query_builder::QueryId for FirstRows<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for FirstRows<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q> RunQueryDsl<PgConnection> for FirstRows<Q> {}
+
+/// The SQL text diesel sends for `query` (binds shown as `$n`): what the
+/// benchmark gives pgbench, and what the plan test explains.
+pub fn sql_of<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>(query: &Q) -> String {
+    let text = diesel::debug_query::<diesel::pg::Pg, _>(query).to_string();
+    // debug_query appends ` -- binds: [..]`
+    text.split(" -- binds: ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}

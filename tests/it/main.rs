@@ -13,5 +13,6 @@ mod endpoints;
 mod lab;
 mod localdb;
 mod migrations;
+mod plans;
 mod safety;
 mod support;

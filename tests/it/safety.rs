@@ -4,6 +4,7 @@
 use std::process::Child;
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use risky_migrations::demo::load::Holder;
@@ -362,5 +363,50 @@ fn a_killed_migrator_releases_the_lock() {
     assert_eq!(
         db.scalar("SELECT count(*) FROM large_user WHERE role IS NULL"),
         0
+    );
+}
+
+/// A real autovacuum, made slow, holds SHARE UPDATE EXCLUSIVE on the freshly
+/// backfilled table when 0005 starts: PostgreSQL cancels it for the waiting
+/// step (its deadlock check runs before the step's lock_timeout fires), so
+/// 0005 completes with a couple of retries at most instead of giving up.
+#[test]
+fn an_autovacuum_in_the_way_yields_to_the_safe_not_null() {
+    let db = TestDb::new_in(PROJ01, Lang::EagerAutovacuum);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "20000"]);
+    // autovacuum off while the backfill leaves its dead rows behind
+    db.conn()
+        .batch_execute("ALTER TABLE large_user SET (autovacuum_enabled = false)")
+        .unwrap();
+    db.manage_ok(&["migrate", "0004"]);
+    // then on, and slow: a sleep of 100 ms after every page or so
+    db.conn()
+        .batch_execute(
+            "ALTER TABLE large_user SET (autovacuum_enabled = true, autovacuum_vacuum_threshold = 0,
+                 autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 100,
+                 autovacuum_vacuum_cost_limit = 1)",
+        )
+        .unwrap();
+    let vacuuming = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' \
+                     AND query LIKE '%large_user%' AND datname = current_database()";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db.scalar(vacuuming) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no autovacuum came");
+        std::thread::yield_now();
+    }
+    // two retries of 1 s: far less than the slowed vacuum takes
+    let output = db.manage_ok(&[
+        "migrate",
+        "0005",
+        "--lock-timeout",
+        "1",
+        "--lock-retries",
+        "2",
+    ]);
+    assert!(recorded(&db, "0005"), "{output}");
+    assert_eq!(
+        db.text("SELECT is_nullable FROM information_schema.columns WHERE table_name = 'large_user' AND column_name = 'role'"),
+        "NO"
     );
 }

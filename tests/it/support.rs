@@ -88,24 +88,30 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The language a test cluster's server writes its messages in: the lab
-/// must behave the same whatever it is (it tells errors apart by SQLSTATE).
+/// The test clusters: the language a server writes its messages in (the
+/// lab must behave the same whatever it is: it tells errors apart by
+/// SQLSTATE), and one whose autovacuum wakes every second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     English,
     German,
+    /// English, `autovacuum_naptime = 1s`: a table that needs a vacuum
+    /// gets one within seconds, as on a busy production server.
+    EagerAutovacuum,
 }
 
 pub const LANGS: [Lang; 2] = [Lang::English, Lang::German];
 
-/// One throwaway cluster per language per test process, started on first use.
+/// One throwaway cluster of each kind per test process, started on first use.
 fn cluster(lang: Lang) -> &'static Throwaway {
     static ENGLISH: OnceLock<Throwaway> = OnceLock::new();
     static GERMAN: OnceLock<Throwaway> = OnceLock::new();
+    static AUTOVACUUM: OnceLock<Throwaway> = OnceLock::new();
     let (cell, settings): (_, &[(&str, &str)]) = match lang {
         Lang::English => (&ENGLISH, &[]),
         // initdb --lc-messages would write the same into postgresql.conf
         Lang::German => (&GERMAN, &[("lc_messages", "de_DE.UTF-8")]),
+        Lang::EagerAutovacuum => (&AUTOVACUUM, &[("autovacuum_naptime", "1")]),
     };
     cell.get_or_init(|| {
         Throwaway::start_with(

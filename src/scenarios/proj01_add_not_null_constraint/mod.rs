@@ -19,7 +19,7 @@ use crate::db;
 use crate::migrations::RustMigration;
 use crate::migrations::embedded::PROJ01_ADD_NOT_NULL_CONSTRAINT;
 use crate::safe_ddl::NotNullSpec;
-use crate::scenarios::{Scenario, Which, insert_returning_id, list_json};
+use crate::scenarios::{FirstRows, Scenario, Which, insert_returning_id, list_json, sql_of};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::UserJson;
 use schema::{large_user, small_user};
@@ -58,8 +58,7 @@ pub static SCENARIO: Scenario = Scenario {
         floor_select: "SELECT i, 'LargeUser_' || i FROM generate_series(1::bigint, $1) AS i",
     },
     list,
-    // what diesel generates for `list` below
-    list_large_sql: "SELECT large_user.id, large_user.name FROM large_user ORDER BY large_user.id LIMIT 10",
+    list_large_sql: || sql_of(&large_list()),
     create_large,
 };
 
@@ -134,19 +133,27 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
     )
 }
 
+/// The first ten users by id, the limit in the SQL ([`FirstRows`]).
+macro_rules! first_users {
+    ($table:ident) => {
+        FirstRows {
+            query: $table::table
+                .select(($table::id, $table::name))
+                .order($table::id),
+            rows: 10,
+        }
+    };
+}
+
+fn large_list() -> impl diesel::query_builder::QueryFragment<diesel::pg::Pg> {
+    first_users!(large_user)
+}
+
 /// `id` and `name` exist at every state, so the typed schema serves.
 fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
     let rows = match which {
-        Which::Small => small_user::table
-            .select((small_user::id, small_user::name))
-            .order(small_user::id)
-            .limit(10)
-            .load::<UserJson>(conn)?,
-        Which::Large => large_user::table
-            .select((large_user::id, large_user::name))
-            .order(large_user::id)
-            .limit(10)
-            .load::<UserJson>(conn)?,
+        Which::Small => first_users!(small_user).load::<UserJson>(conn)?,
+        Which::Large => first_users!(large_user).load::<UserJson>(conn)?,
     };
     list_json("users", &rows)
 }

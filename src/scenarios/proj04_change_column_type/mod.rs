@@ -17,7 +17,7 @@ use crate::backfill::BackfillSpec;
 use crate::migrations::RustMigration;
 use crate::migrations::embedded::PROJ04_CHANGE_COLUMN_TYPE;
 use crate::safe_ddl::NotNullSpec;
-use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json};
+use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json, sql_of};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::RecordJson;
 use schema::{large_record, small_record};
@@ -56,7 +56,7 @@ pub static SCENARIO: Scenario = Scenario {
         floor_select: "SELECT i, 'LargeRecord_' || i, '2024-01-' || lpad(((i - 1) % 28 + 1)::text, 2, '0') || ' 10:00:00' FROM generate_series(1::bigint, $1) AS i",
     },
     list,
-    list_large_sql: LIST_SQL_LARGE,
+    list_large_sql: || sql_of(&PreparedSql(LIST_SQL[1])),
     create_large,
 };
 
@@ -65,7 +65,6 @@ const LIST_SQL: [&str; 2] = [
     "SELECT id, name, to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS') AS created_at FROM small_record ORDER BY id LIMIT 10",
     "SELECT id, name, to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS') AS created_at FROM large_record ORDER BY id LIMIT 10",
 ];
-static LIST_SQL_LARGE: &str = LIST_SQL[1];
 
 /// created_at's text becomes timestamptz through the session's TimeZone, which
 /// the lab pins to UTC on every connection (see `db`).
