@@ -146,3 +146,54 @@ fn connections_the_server_lost_are_replaced() {
         }
     }
 }
+
+/// Writes that queue behind 0002's lock, going forward and back, are all
+/// acknowledged: the endpoint looks at the schema after it has the table,
+/// so it never inserts into a schema it did not look at.
+#[test]
+fn writes_queued_behind_the_risky_step_answer_201_both_ways() {
+    use risky_migrations::demo::load::Holder;
+    let db = TestDb::new(PROJ01);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "1000"]);
+    let server = TestServer::start(PROJ01.project, &db.url);
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                   AND datname = current_database()";
+    for target in ["0002", "0001"] {
+        let holder =
+            Holder::start(&db.url, "large_user", std::time::Duration::from_secs(120)).unwrap();
+        let args = ["migrate", target];
+        let (mut migrator, lines) = db.spawn(&args);
+        while db.scalar(waiting) < 1 {
+            std::thread::yield_now();
+        }
+        let url = server.url("/large/");
+        let writers: Vec<_> = (0..4)
+            .map(|i| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    match ureq::post(&url)
+                        .timeout(std::time::Duration::from_secs(30))
+                        .send_json(json!({"name": format!("queued_{i}")}))
+                    {
+                        Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        // the migrator and the four writes all wait behind the holder
+        while db.scalar(waiting) < 5 {
+            std::thread::yield_now();
+        }
+        drop(holder);
+        let statuses: Vec<u16> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+        let lines: Vec<String> = lines.collect();
+        assert!(migrator.wait().unwrap().success(), "{lines:?}");
+        assert_eq!(statuses, [201; 4], "writes queued behind migrate {target}");
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_user WHERE name LIKE 'queued_%'"),
+        8
+    );
+}

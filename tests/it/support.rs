@@ -347,6 +347,10 @@ impl TestServer {
         }
     }
 
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
         reply(
             ureq::get(&self.server.url(path))

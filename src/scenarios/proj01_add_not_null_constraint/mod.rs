@@ -160,11 +160,21 @@ fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
 
 /// `status` gets Django's default where it exists; `role` gets the column
 /// default set at 0003.
+///
+/// The look at the schema and the insert must see the same schema. A write
+/// that arrives while 0002 holds the table looked before the column existed
+/// and inserted after (HTTP 500, `null value in column "status"`), which the
+/// lab then charged to the migration. So the transaction first takes the lock
+/// the insert needs anyway (ROW EXCLUSIVE: no other writer waits for it),
+/// queueing behind a migration's lock if one is held, and only then looks.
 fn create_large(conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
-    let sql = if db::column_exists(conn, "large_user", "status")? {
-        "INSERT INTO large_user (name, status) VALUES ($1, 'active') RETURNING id"
-    } else {
-        "INSERT INTO large_user (name) VALUES ($1) RETURNING id"
-    };
-    insert_returning_id(conn, sql, name)
+    conn.transaction(|conn| {
+        diesel::sql_query("LOCK TABLE large_user IN ROW EXCLUSIVE MODE").execute(conn)?;
+        let sql = if db::column_exists(conn, "large_user", "status")? {
+            "INSERT INTO large_user (name, status) VALUES ($1, 'active') RETURNING id"
+        } else {
+            "INSERT INTO large_user (name) VALUES ($1) RETURNING id"
+        };
+        insert_returning_id(conn, sql, name)
+    })
 }
