@@ -378,8 +378,8 @@ impl Cluster {
         .found;
         if !exists {
             diesel::sql_query(format!(
-                "CREATE DATABASE \"{}\"",
-                database.replace('"', "\"\"")
+                "CREATE DATABASE {}",
+                crate::db::quote_ident(database)
             ))
             .execute(&mut conn)
             .map_err(|e| error(e.to_string()))?;

@@ -66,8 +66,9 @@ impl FreshDatabase {
     pub fn create(server_url: &str, name: &str, keep: bool) -> anyhow::Result<Self> {
         let mut admin = crate::db::connect(server_url)?;
         // two queries: in one, they would be one implicit transaction, which DROP DATABASE refuses
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let quoted = crate::db::quote_ident(name);
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {quoted}"))?;
         Ok(FreshDatabase {
             admin_url: server_url.to_owned(),
             name: name.to_owned(),
@@ -85,7 +86,7 @@ impl Drop for FreshDatabase {
         if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
             let _ = admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
+                crate::db::quote_ident(&self.name)
             ));
         }
     }

@@ -7,8 +7,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::probe::{self, Method, Probe, ProbeConfig, Sample, Summary};
@@ -65,10 +64,8 @@ pub fn run(args: Args, port: Option<u16>, out: &mut dyn Write) -> anyhow::Result
         count: args.count,
         duration: args.duration,
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
     // Ctrl-C ends the loop and still prints the summary
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    crate::interrupt::install();
     let (t0, wall0) = (Instant::now(), chrono::Local::now());
     let (tx, rx) = mpsc::channel();
     let probe = Probe::start(config, t0, Some(tx));
@@ -80,11 +77,11 @@ pub fn run(args: Args, port: Option<u16>, out: &mut dyn Write) -> anyhow::Result
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(sample) => writeln!(out, "{}", line(&sample, wall0, verb, &path))?,
             Err(mpsc::RecvTimeoutError::Timeout)
-                if !interrupted.load(Ordering::Relaxed) && !probe.is_finished() => {}
+                if !crate::interrupt::requested() && !probe.is_finished() => {}
             Err(_) => break,
         }
         out.flush()?;
-        if interrupted.load(Ordering::Relaxed) {
+        if crate::interrupt::requested() {
             break;
         }
     }

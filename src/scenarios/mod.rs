@@ -122,13 +122,53 @@ pub fn insert_returning_id(conn: &mut PgConnection, sql: &str, name: &str) -> Qu
         .map(|r| r.id)
 }
 
-/// The seeds' list JSON: `{"<key>": [...], "count": n}`, written straight
-/// from the rows: no `serde_json::Value` map to build, hash and walk again
-/// on every request.
+/// JSON as Django's `JsonResponse` writes it (Python's `json.dumps`
+/// defaults): `{"id": 1, "name": "x"}`, a space after every `:` and `,`.
+struct DjangoFormatter;
+
+impl serde_json::ser::Formatter for DjangoFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+/// The seeds' list JSON: `{"<key>": [...], "count": n}` byte for byte as
+/// the Django originals answer it, written straight from the rows: no
+/// `serde_json::Value` map to build, hash and walk again on every request.
 pub fn list_json<T: serde::Serialize>(key: &str, rows: &[T]) -> QueryResult<Vec<u8>> {
     use serde::ser::{SerializeMap, Serializer};
     let write = || -> serde_json::Result<Vec<u8>> {
-        let mut json = serde_json::Serializer::new(Vec::with_capacity(64 + 96 * rows.len()));
+        let mut json = serde_json::Serializer::with_formatter(
+            Vec::with_capacity(64 + 110 * rows.len()),
+            DjangoFormatter,
+        );
         let mut map = json.serialize_map(Some(2))?;
         map.serialize_entry(key, rows)?;
         map.serialize_entry("count", &rows.len())?;
@@ -216,4 +256,22 @@ pub fn sql_of<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>(query: &Q
         .next()
         .unwrap_or_default()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn list_json_is_spaced_as_django_writes_it() {
+        #[derive(serde::Serialize)]
+        struct Row {
+            id: i64,
+            name: &'static str,
+        }
+        let rows = [Row { id: 1, name: "a" }, Row { id: 2, name: "b" }];
+        let json = super::list_json("users", &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            r#"{"users": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "count": 2}"#
+        );
+    }
 }
