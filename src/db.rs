@@ -34,11 +34,30 @@ pub fn mark_migrator(conn: &mut PgConnection) -> QueryResult<()> {
     ))
 }
 
+/// Seconds libpq waits for a server to answer, when the URL says nothing.
+const CONNECT_TIMEOUT: u32 = 5;
+
+/// `database_url` with libpq's `connect_timeout` unless it has one: without
+/// it, a port where something else listens (not PostgreSQL) keeps libpq
+/// waiting for an answer forever.
+pub fn with_connect_timeout(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(mut url) if !url.query_pairs().any(|(k, _)| k == "connect_timeout") => {
+            url.query_pairs_mut()
+                .append_pair("connect_timeout", &CONNECT_TIMEOUT.to_string());
+            url.to_string()
+        }
+        _ => database_url.to_owned(),
+    }
+}
+
 /// Opens a connection with the session settings the lab relies on.
 pub fn connect(database_url: &str) -> Result<PgConnection, DbError> {
-    let mut conn = PgConnection::establish(database_url).map_err(|e| DbError::Connect {
-        target: describe_target(database_url),
-        reason: connection_reason(&e.to_string(), database_url),
+    let mut conn = PgConnection::establish(&with_connect_timeout(database_url)).map_err(|e| {
+        DbError::Connect {
+            target: describe_target(database_url),
+            reason: connection_reason(&e.to_string(), database_url),
+        }
     })?;
     configure(&mut conn)?;
     Ok(conn)
@@ -61,6 +80,11 @@ fn connection_reason(message: &str, database_url: &str) -> String {
         .map_or(first, |(_, r)| r)
         .trim();
     let reason = reason.trim_start_matches("FATAL:").trim();
+    let reason = if reason == "timeout expired" {
+        "no answer in time (is what listens there PostgreSQL?)"
+    } else {
+        reason
+    };
     match url::Url::parse(database_url)
         .ok()
         .and_then(|u| u.password().map(str::to_owned))
@@ -128,7 +152,7 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<PooledPg, Self::Error> {
-        let mut conn = PgConnection::establish(&self.database_url)
+        let mut conn = PgConnection::establish(&with_connect_timeout(&self.database_url))
             .map_err(diesel::r2d2::Error::ConnectionError)?;
         configure(&mut conn).map_err(diesel::r2d2::Error::QueryError)?;
         // diesel prepares each query once per connection, but binds LIMIT,

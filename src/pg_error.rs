@@ -10,7 +10,8 @@
 //!
 //! - statements that may wait on a lock or be cancelled are sent through
 //!   [`execute`], inside a PL/pgSQL block that catches `lock_not_available`,
-//!   `query_canceled` and `undefined_table` by condition name and raises them
+//!   `query_canceled`, `undefined_table` and the `duplicate_*` conditions by
+//!   condition name and raises them
 //!   again with the same SQLSTATE and the message prefixed
 //!   `[SQLSTATE 55P03]`: ASCII the lab wrote, in every language. (Asking for
 //!   English messages with `SET lc_messages` was the other way; it needs
@@ -42,6 +43,10 @@ pub enum Condition {
     Canceled,
     /// 42P01 undefined_table: the database is not migrated that far.
     UndefinedTable,
+    /// 42701 duplicate_column, 42P07 duplicate_table, 42710
+    /// duplicate_object: what a migration adds is already there (its undo
+    /// was faked).
+    AlreadyExists,
     /// The connection is gone (diesel's `ClosedConnection`,
     /// `UnableToSendCommand`).
     ConnectionLost,
@@ -55,6 +60,7 @@ impl Condition {
             "55P03" => Condition::LockTimeout,
             "57014" => Condition::Canceled,
             "42P01" => Condition::UndefinedTable,
+            "42701" | "42P07" | "42710" => Condition::AlreadyExists,
             _ => Condition::Other,
         }
     }
@@ -134,7 +140,8 @@ fn block(sql: &str, after: &str) -> String {
 DECLARE code text; message text; row_count bigint;
 BEGIN
     EXECUTE {quote}{sql}{quote};{after}
-EXCEPTION WHEN lock_not_available OR query_canceled OR undefined_table THEN
+EXCEPTION WHEN lock_not_available OR query_canceled OR undefined_table
+    OR duplicate_column OR duplicate_table OR duplicate_object THEN
     GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
     RAISE EXCEPTION USING ERRCODE = code, MESSAGE = '{TAG}' || code || '] ' || message;
 END {outer}"

@@ -112,6 +112,18 @@ pub fn seed(
         &[plan.small.table, plan.large.table],
         "run `manage migrate 0001` first (seeding works at every state from 0001 on)",
     )?;
+    // replacing the rows is the seed's behaviour (the originals' command
+    // deletes them first): say what goes before it goes
+    let removed = [&plan.large, &plan.small]
+        .into_iter()
+        .map(|t| Ok(format!("{} {} rows", present(conn, t.table)?, t.label)))
+        .collect::<Result<Vec<_>, SeedError>>()?;
+    writeln!(
+        out,
+        "[{}] Seeding replaces the tables' rows: removing {}",
+        timing::stamp_clock(),
+        removed.join(" and ")
+    )?;
     let started = Instant::now();
     conn.transaction(|conn| -> Result<(), SeedError> {
         diesel::sql_query(format!(
@@ -148,6 +160,28 @@ pub fn seed(
     Ok(SeedReport {
         large_rows: large_count,
         took,
+    })
+}
+
+/// The rows in `table`, counted exactly up to a million (a count of 100 M
+/// rows would take seconds): `2,000,040` or `more than 1,000,000`.
+fn present(conn: &mut PgConnection, table: &str) -> Result<String, SeedError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    const CAP: i64 = 1_000_000;
+    let n = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM {table} LIMIT {}) AS t",
+        CAP + 1
+    ))
+    .get_result::<Count>(conn)?
+    .n;
+    Ok(if n > CAP {
+        format!("more than {}", HumanCount(CAP as u64))
+    } else {
+        HumanCount(n as u64).to_string()
     })
 }
 

@@ -167,9 +167,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
 /// A connection to the project's database, or an error naming where it
 /// looked and how to get a server.
 pub fn connect(project: &Project) -> anyhow::Result<diesel::PgConnection> {
-    db::connect(&project.database_url).with_context(|| {
-        format!(
-            "start one with `manage localdb start` (or `docker compose up -d db` in {}/), or set DATABASE_URL",
+    db::connect(&project.database_url).map_err(|error| {
+        anyhow::anyhow!(
+            "{error}: start one with `manage localdb start` (or `docker compose up -d db` in {}/), or set DATABASE_URL",
             project.name()
         )
     })

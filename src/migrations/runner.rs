@@ -22,6 +22,7 @@ use super::embedded::{SqlFiles, annotate};
 use super::lock::MigratorLock;
 use super::source::{LabMigration, RunSettings};
 use crate::backfill;
+use crate::pg_error::Classify;
 use crate::retry;
 use crate::safe_ddl;
 use crate::scenarios::Scenario;
@@ -67,6 +68,15 @@ pub enum MigrateError {
     LockTimeout(#[from] retry::RetryError<diesel::result::Error>),
     #[error("interrupted (Ctrl-C) while waiting for the other migrator; nothing was run")]
     InterruptedWaiting,
+    #[error(
+        "{verb} {name} failed: {cause}. The schema already has what it adds (was it undone with --fake?): record it without running it, `manage migrate {version} --fake`"
+    )]
+    AlreadyThere {
+        verb: &'static str,
+        name: String,
+        version: String,
+        cause: String,
+    },
     #[error("reading the migration table: {0}")]
     Table(String),
     #[error(transparent)]
@@ -341,6 +351,18 @@ fn run_step(
                     "interrupted (Ctrl-C): what was running is rolled back".to_owned()
                 }),
                 retry,
+            })
+        }
+        Err(retry::RetryError::Failed(error))
+            if error.condition() == crate::pg_error::Condition::AlreadyExists
+                && step.direction == Direction::Apply =>
+        {
+            writeln!(out, " FAILED")?;
+            Err(MigrateError::AlreadyThere {
+                verb,
+                name: step.files.name.to_owned(),
+                version: step.files.version.to_owned(),
+                cause: error.to_string(),
             })
         }
         Err(error) => {

@@ -316,3 +316,34 @@ fn the_server_binary_serves_and_logs_each_request() {
         "{logged}"
     );
 }
+
+/// After an undo faked from 0005 (Django fakes 0003-0005 back), migrating
+/// forward again meets the columns already there: the error says the true
+/// way out, and following it works.
+#[test]
+fn a_migration_whose_work_is_already_there_says_to_fake_it() {
+    let db = TestDb::new(PROJ01);
+    db.manage_ok(&["migrate", "0005"]);
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    let stderr = fails_with(db.manage(&["migrate", "0005"]), "already has what it adds");
+    assert!(stderr.contains("manage migrate 0003 --fake"), "{stderr}");
+    assert!(!stderr.contains("run the same command again"), "{stderr}");
+    db.manage_ok(&["migrate", "0003", "--fake"]);
+    db.manage_ok(&["migrate", "0005"]);
+}
+
+/// Something that is not PostgreSQL on the database port: one line, in
+/// seconds, instead of waiting forever.
+#[test]
+fn a_port_that_does_not_answer_as_postgresql_fails_in_seconds() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("postgres://u@{}/db", silent.local_addr().unwrap());
+    let stderr = fails_with(
+        manage_with_url(PROJ04.project, &url, &["showmigrations"]),
+        "no answer in time",
+    );
+    assert!(
+        stderr.contains("is what listens there PostgreSQL?"),
+        "{stderr}"
+    );
+}
