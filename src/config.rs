@@ -90,6 +90,12 @@ pub fn resolve(flag: Option<&str>, start: &Path) -> Result<Project, ConfigError>
             .and_then(|vars| vars.get("PROJECT").cloned())
             .ok_or_else(|| ConfigError::NoProject { known: known() })?,
     };
+    // a project directory given as a path (`../proj04_change_column_type/`)
+    // names the project by its last component
+    let name = Path::new(&name)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map_or(name.clone(), str::to_owned);
     let scenario = scenarios::find(&name).ok_or_else(|| ConfigError::UnknownProject {
         name: name.clone(),
         known: known(),

@@ -37,7 +37,14 @@ pub struct Args {
 /// The URL to probe: the flag, or the project's endpoint on its port.
 pub fn url(args: &Args, port: Option<u16>) -> anyhow::Result<String> {
     match (&args.url, port) {
-        (Some(url), _) => Ok(url.clone()),
+        (Some(url), _) => match url::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+                Ok(url.clone())
+            }
+            _ => anyhow::bail!(
+                "--url {url:?} is not an http:// URL: give it whole, e.g. http://127.0.0.1:8000/list_large/"
+            ),
+        },
         (None, Some(port)) => {
             let path = if args.write { "large/" } else { "list_large/" };
             Ok(format!("http://127.0.0.1:{port}/{path}"))

@@ -347,3 +347,26 @@ fn a_port_that_does_not_answer_as_postgresql_fails_in_seconds() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_probe_url_without_scheme_and_a_project_given_as_a_path() {
+    let db = TestDb::new(PROJ04);
+    let stderr = fails_with(
+        db.manage(&["probe", "--url", "localhost:8000", "--count", "1"]),
+        "is not an http:// URL",
+    );
+    assert!(
+        stderr.contains("http://127.0.0.1:8000/list_large/"),
+        "{stderr}"
+    );
+    let output = manage_with_url(
+        "../proj04_change_column_type/",
+        &db.url,
+        &["sqlmigrate", "0002"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
