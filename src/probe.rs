@@ -72,11 +72,51 @@ pub struct Sample {
     pub latency_ms: f64,
     /// The HTTP status, if an answer came.
     pub status: Option<u16>,
-    /// Why there was no answer (timeout, refused...).
-    pub error: Option<String>,
+    /// Why there was no answer.
+    pub error: Option<NoAnswer>,
     /// For writes: the id the server acknowledged.
     pub id: Option<i64>,
     pub ok: bool,
+}
+
+/// Why a request got no HTTP answer, told by ureq's error kind and the
+/// I/O error under it, not by their words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum NoAnswer {
+    /// No answer within the timeout: the server is up but stuck (a request
+    /// queued behind a lock looks like this).
+    Timeout,
+    /// Nobody accepted the connection: the server is down or not there.
+    Refused,
+    Other(String),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoAnswer::Timeout => f.write_str("timeout"),
+            NoAnswer::Refused => f.write_str("connection refused"),
+            NoAnswer::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// report.json keeps the text it always had (`"timeout"`).
+impl From<NoAnswer> for String {
+    fn from(no_answer: NoAnswer) -> String {
+        no_answer.to_string()
+    }
+}
+
+impl From<String> for NoAnswer {
+    fn from(text: String) -> NoAnswer {
+        match text.as_str() {
+            "timeout" => NoAnswer::Timeout,
+            "connection refused" => NoAnswer::Refused,
+            _ => NoAnswer::Other(text),
+        }
+    }
 }
 
 impl Sample {
@@ -264,12 +304,27 @@ fn send(agent: &ureq::Agent, url: &str, method: Method, number: u64, t0: Instant
     }
 }
 
-fn transport_error(error: &ureq::Transport) -> String {
-    let text = error.to_string();
-    if text.contains("timed out") || text.contains("Timeout") {
-        "timeout".to_owned()
-    } else {
-        text.lines().next().unwrap_or("transport error").to_owned()
+fn transport_error(error: &ureq::Transport) -> NoAnswer {
+    use std::error::Error as _;
+    let io_kind = error
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    match (error.kind(), io_kind) {
+        (_, Some(std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)) => {
+            NoAnswer::Timeout
+        }
+        (ureq::ErrorKind::ConnectionFailed, Some(std::io::ErrorKind::ConnectionRefused)) => {
+            NoAnswer::Refused
+        }
+        _ => NoAnswer::Other(
+            error
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("transport error")
+                .to_owned(),
+        ),
     }
 }
 

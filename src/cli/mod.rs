@@ -68,8 +68,19 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
+            // clap's message runs over lines (the missing arguments are on
+            // the ones after "not provided:"): one line, up to its usage
             let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("error: bad arguments");
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            let line = if message.is_empty() {
+                "error: bad arguments".to_owned()
+            } else {
+                message.join(" ")
+            };
             eprintln!("{line} (see --help)");
             return ExitCode::from(2);
         }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::probe::{self, Method, Probe, ProbeConfig, Sample, Summary};
+use crate::probe::{self, Method, NoAnswer, Probe, ProbeConfig, Sample, Summary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -115,10 +115,15 @@ fn line(sample: &Sample, wall0: chrono::DateTime<chrono::Local>, verb: &str, pat
             "{status}  {:7.1} ms  ❌ FAILED (HTTP {status})",
             sample.latency_ms
         ),
-        (None, Some(error), _) => format!(
-            "{error} after {:.1} ms  ❌ BLOCKED/TIMEOUT",
+        (None, Some(NoAnswer::Timeout), _) => format!(
+            "timeout after {:.1} ms  ❌ BLOCKED/TIMEOUT",
             sample.latency_ms
         ),
+        (None, Some(NoAnswer::Refused), _) => format!(
+            "connection refused after {:.1} ms  ❌ DOWN (nothing listens there)",
+            sample.latency_ms
+        ),
+        (None, Some(error), _) => format!("{error} after {:.1} ms  ❌ FAILED", sample.latency_ms),
         (None, None, _) => format!(
             "no answer after {:.1} ms  ❌ BLOCKED/TIMEOUT",
             sample.latency_ms

@@ -193,6 +193,10 @@ fn bad_input_gets_one_clear_line() {
         "unknown project \"proj99\" (known projects: proj01_add_not_null_constraint, proj04_change_column_type)",
     );
     fails_with(db.manage(&["runserver", "nope"]), "not a valid port number");
+    fails_with(
+        db.manage(&["sqlmigrate"]),
+        "not provided: <APP_LABEL|MIGRATION>",
+    );
 }
 
 #[test]
