@@ -157,6 +157,17 @@ pub fn resolve_here(flag: Option<&str>) -> Result<Project, ConfigError> {
     resolve(flag, &cwd)
 }
 
+/// The project directory `start` is in (itself or an ancestor holding a
+/// `diesel.toml`), by name: `manage demo` run there acts on that project only.
+pub fn enclosing_project(start: &Path) -> Option<String> {
+    start
+        .ancestors()
+        .find(|dir| dir.join("diesel.toml").is_file())
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str())
+        .map(str::to_owned)
+}
+
 /// `start` or an ancestor named `name`, or `name/` inside one of them.
 fn find_project_dir(name: &str, start: &Path) -> Option<PathBuf> {
     start.ancestors().find_map(|dir| {
@@ -222,6 +233,16 @@ pub fn describe_target(database_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_enclosing_project_is_the_nearest_directory_with_diesel_toml() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            enclosing_project(&root.join("proj04_change_column_type/migrations")).as_deref(),
+            Some("proj04_change_column_type")
+        );
+        assert_eq!(enclosing_project(&root.join("src")), None);
+    }
 
     #[test]
     fn passwords_never_show() {

@@ -160,10 +160,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             };
             probe::run(args, port, out)
         }
-        // the demo runs every project unless one is named
+        // the demo runs every project unless one is named or it is run in
+        // a project's directory, as every other command acts on that one
         Command::Demo(args) => {
             let cwd = std::env::current_dir().context("cannot find the current directory")?;
-            let projects = match cli.project.as_deref() {
+            let named = cli.project.clone().or_else(|| config::enclosing_project(&cwd));
+            let projects = match named.as_deref() {
                 Some(name) => vec![config::resolve(Some(name), &cwd)?],
                 None => crate::scenarios::all()
                     .iter()
