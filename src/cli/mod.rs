@@ -164,7 +164,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         // a project's directory, as every other command acts on that one
         Command::Demo(args) => {
             let cwd = std::env::current_dir().context("cannot find the current directory")?;
-            let named = cli.project.clone().or_else(|| config::enclosing_project(&cwd));
+            let named = cli
+                .project
+                .clone()
+                .or_else(|| config::enclosing_project(&cwd));
             let projects = match named.as_deref() {
                 Some(name) => vec![config::resolve(Some(name), &cwd)?],
                 None => crate::scenarios::all()

@@ -11,7 +11,8 @@ const WIDTH: f64 = 1000.0;
 const HEIGHT: f64 = 340.0;
 const LEFT: f64 = 60.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 30.0;
+/// Room above the plot for the steps' numbers, where no mark can hide them.
+const TOP: f64 = 40.0;
 const BOTTOM: f64 = 40.0;
 
 fn escape(text: &str) -> String {
@@ -59,13 +60,9 @@ svg text { font-size: 11px; fill: #444; }
 fn project_section(page: &mut String, p: &ProjectReport) {
     let _ = writeln!(
         page,
-        "<section class=\"project\" id=\"{0}\"><h2>{0}</h2>\n<p>{1} rows, {2}; a read and a write every {3}, timeout {4}. Every acknowledged write ({5}) was found in the table at the end.</p>",
+        "<section class=\"project\" id=\"{0}\"><h2>{0}</h2>\n<p>{1}.</p>",
         escape(&p.project),
-        indicatif::HumanCount(p.rows),
-        escape(&p.postgres),
-        duration(p.interval_ms),
-        duration(p.timeout_ms),
-        p.writes_acknowledged
+        escape(&super::report::headline(p)),
     );
     page.push_str("<table><tr><th>step</th><th>duration</th><th>strongest lock (held)</th><th>rewrite</th><th>reads ok/fail</th><th>writes ok/fail</th><th>max latency</th><th>p99</th><th>longest outage</th></tr>\n");
     for s in &p.steps {
@@ -87,7 +84,11 @@ fn project_section(page: &mut String, p: &ProjectReport) {
             s.worst(|x| x.longest_outage_ms),
         );
     }
-    page.push_str("</table>\n");
+    page.push_str("</table>\n<ul class=\"notes\">\n");
+    for note in super::report::notes(p) {
+        let _ = writeln!(page, "<li>{}</li>", escape(&note));
+    }
+    page.push_str("</ul>\n");
     chart(page, p);
     page.push_str("</section>\n");
 }
@@ -119,7 +120,7 @@ fn chart(page: &mut String, p: &ProjectReport) {
         let _ = writeln!(
             page,
             "<text x=\"{x0:.1}\" y=\"{:.1}\" fill=\"{}\">{}</text>",
-            TOP - 6.0 - (i % 2) as f64 * 11.0 + 11.0,
+            TOP - 4.0 - (i % 2) as f64 * 12.0,
             band_color(s.kind),
             i + 1
         );

@@ -107,13 +107,19 @@ pub struct ProjectReport {
     /// writes that landed, checked equal.
     #[serde(default)]
     pub rows_in_table: i64,
-    /// Probe writes present in the table, acknowledged or not (a write whose
-    /// client timed out can still commit when the lock is released).
+    /// Probe writes present in the table, acknowledged or not.
+    #[serde(default)]
+    pub probe_writes_in_table: i64,
+    /// Probe writes in the table that were never acknowledged: their client
+    /// gave up (timeout), and they committed when the lock was released.
     #[serde(default)]
     pub late_writes: i64,
     /// `--hold-lock`, if given.
     #[serde(default)]
     pub hold_lock_ms: Option<f64>,
+    /// The safe steps' `lock_timeout`.
+    #[serde(default)]
+    pub lock_timeout_ms: Option<f64>,
     pub end_ms: f64,
     pub reads: Vec<Sample>,
     pub writes: Vec<Sample>,
@@ -150,11 +156,10 @@ impl StepReport {
     }
 }
 
-/// The demo's table for one project.
-pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()> {
-    writeln!(
-        out,
-        "\n{}: {} rows, {}; a read and a write every {}, timeout {}{}",
+/// The line that says what was run: rows, server, probes, held lock.
+pub fn headline(report: &ProjectReport) -> String {
+    format!(
+        "{}: {} rows, {}; a read and a write every {}, timeout {}{}",
         report.project,
         indicatif::HumanCount(report.rows),
         report.postgres,
@@ -164,7 +169,58 @@ pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()
             "; before each step a transaction holds the table for {}",
             duration(ms)
         ))
-    )?;
+    )
+}
+
+/// What the table alone does not say, in the order the text prints it:
+/// whom each step queued behind, the writes checked, the steady writers,
+/// and how to read a held lock's figures. The HTML page carries them too.
+pub fn notes(report: &ProjectReport) -> Vec<String> {
+    let mut notes: Vec<String> = report
+        .steps
+        .iter()
+        .filter_map(|step| {
+            step.queued_behind.as_deref().map(|behind| {
+                format!(
+                    "{} queued {} behind {behind}",
+                    step.name,
+                    duration(step.lock_waited_ms)
+                )
+            })
+        })
+        .collect();
+    notes.push(format!(
+        "all {} acknowledged writes are in the table; it holds {} rows: seeded + writers' inserts + probe writes ({} of which landed after their client gave up)",
+        report.writes_acknowledged,
+        indicatif::HumanCount(report.rows_in_table.max(0) as u64),
+        report.late_writes
+    ));
+    if report.writers != super::load::WriterCounts::default() {
+        let w = &report.writers;
+        let error = w
+            .first_error
+            .as_deref()
+            .map_or_else(String::new, |e| format!(" (first: {e})"));
+        notes.push(format!(
+            "steady writers: {} inserts, {} updates, {} failed{error}",
+            w.inserted, w.updated, w.failed
+        ));
+    }
+    if let Some(held) = report.hold_lock_ms {
+        notes.push(format!(
+            "the outages of the steps are not all the migrations' own: before each step the lab held the table in an open transaction for {}. A risky step queues its ACCESS EXCLUSIVE behind it, and every request queues behind the step for the whole hold; a safe step waits at most its lock_timeout ({}), gives up so the queued requests go through, and retries after a backoff: that is the sawtooth in its latencies",
+            duration(held),
+            report
+                .lock_timeout_ms
+                .map_or_else(|| "?".to_owned(), duration)
+        ));
+    }
+    notes
+}
+
+/// The demo's table for one project.
+pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()> {
+    writeln!(out, "\n{}", headline(report))?;
     let header = [
         "step",
         "duration",
@@ -198,36 +254,8 @@ pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()
             ],
         )?;
     }
-    for step in report.steps.iter().filter(|s| s.queued_behind.is_some()) {
-        let behind = step.queued_behind.as_deref().unwrap_or_default();
-        writeln!(
-            out,
-            "  {} queued {} behind {behind}",
-            step.name,
-            duration(step.lock_waited_ms)
-        )?;
-    }
-    writeln!(
-        out,
-        "all {} acknowledged writes are in the table; it holds {} rows: seeded + writers' inserts + probe writes ({} of which landed after their client gave up)",
-        report.writes_acknowledged,
-        indicatif::HumanCount(report.rows_in_table.max(0) as u64),
-        report
-            .late_writes
-            .saturating_sub(report.writes_acknowledged as i64)
-            .max(0)
-    )?;
-    if report.writers != super::load::WriterCounts::default() {
-        let w = &report.writers;
-        let error = w
-            .first_error
-            .as_deref()
-            .map_or_else(String::new, |e| format!(" (first: {e})"));
-        writeln!(
-            out,
-            "steady writers: {} inserts, {} updates, {} failed{error}",
-            w.inserted, w.updated, w.failed
-        )?;
+    for note in notes(report) {
+        writeln!(out, "  {note}")?;
     }
     Ok(())
 }

@@ -78,7 +78,10 @@ fn the_probe_counts_500s_and_hangs_as_failures_and_times_the_outage_exactly() {
         "the hang ends at the timeout: {:?}",
         samples[5]
     );
-    assert_eq!(samples[5].error.as_deref(), Some("timeout"));
+    assert_eq!(
+        samples[5].error,
+        Some(risky_migrations::probe::NoAnswer::Timeout)
+    );
 
     let refs: Vec<&Sample> = samples.iter().collect();
     let end_ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -432,6 +435,26 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
         "{writers}"
     );
     assert!(project["rows_in_table"].as_i64().unwrap() > 5_000);
+    assert_eq!(
+        project["late_writes"].as_i64().unwrap(),
+        project["probe_writes_in_table"].as_i64().unwrap()
+            - project["writes_acknowledged"].as_i64().unwrap(),
+        "late writes are the unacknowledged ones"
+    );
+    // the page says what the text says: the held transaction, whom the
+    // steps queued behind, what the writers saw, and how to read it
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    for says in [
+        "before each step a transaction holds the table for 1.5 s",
+        "0002 risky",
+        "queued",
+        " behind client backend (pid ",
+        "SELECT 1 FROM large_record LIMIT 1",
+        "steady writers:",
+        "lock_timeout (200 ms), gives up so the queued requests go through",
+    ] {
+        assert!(page.contains(says), "the HTML report lacks {says:?}");
+    }
 }
 
 /// `manage bench <args>` on `db`, writing to a directory of its own: its
