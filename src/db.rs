@@ -154,13 +154,12 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<PooledPg, Self::Error> {
         let mut conn = PgConnection::establish(&with_connect_timeout(&self.database_url))
             .map_err(diesel::r2d2::Error::ConnectionError)?;
+        // no plan_cache_mode here: the list queries have no parameters (their
+        // LIMIT is in the text, see `scenarios::FirstRows`), and PostgreSQL
+        // plans a parameterless prepared statement once. Forcing generic
+        // plans on every statement, as the server once did, made a bound
+        // `LIMIT $1` a full scan at 100 M rows.
         configure(&mut conn).map_err(diesel::r2d2::Error::QueryError)?;
-        // diesel prepares each query once per connection, but binds LIMIT,
-        // and PostgreSQL then plans `LIMIT $1` anew on every execution (its
-        // generic estimate of 10% of the rows never wins): half of
-        // PostgreSQL's time per /list_large/ in proj01 (`manage bench`)
-        conn.batch_execute("SET plan_cache_mode = force_generic_plan")
-            .map_err(diesel::r2d2::Error::QueryError)?;
         Ok(PooledPg {
             conn,
             returned: Instant::now(),

@@ -65,7 +65,7 @@ pub enum MigrateError {
     #[error(transparent)]
     Lock(#[from] super::lock::LockError),
     #[error(transparent)]
-    LockTimeout(#[from] retry::RetryError<diesel::result::Error>),
+    LockSetup(#[from] retry::RetryError<diesel::result::Error>),
     #[error("interrupted (Ctrl-C) while waiting for the other migrator; nothing was run")]
     InterruptedWaiting,
     #[error(

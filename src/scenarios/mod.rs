@@ -206,13 +206,14 @@ impl RunQueryDsl<PgConnection> for PreparedSql {}
 /// A typed diesel query with its row limit written into the SQL
 /// (`LIMIT 10`), where diesel's `.limit(n)` binds it (`LIMIT $1`).
 ///
-/// The server plans each statement once (`plan_cache_mode =
-/// force_generic_plan`, see `db`), and a generic plan cannot see a bound
-/// limit: PostgreSQL guesses a tenth of the table. On proj01's 100 M-row
-/// table that guess made `/list_large/` a parallel sequential scan and sort
-/// of every row (seconds per request) instead of ten rows off the primary
-/// key's index. With the limit in the text, the one plan knows it wants ten
-/// rows, and an index scan wins at any table size.
+/// Diesel prepares each statement once per connection. With `LIMIT $1`,
+/// PostgreSQL either plans anew on every execution (a custom plan: half its
+/// time per request in proj01, `manage bench`) or keeps a generic plan,
+/// which cannot see the limit and guesses a tenth of the table: on proj01's
+/// 100 M-row table that made `/list_large/` a parallel sequential scan and
+/// sort of every row (seconds per request). With the limit in the text the
+/// statement has no parameters, so PostgreSQL plans it once, knowing it
+/// wants ten rows: an index scan at any table size.
 #[derive(Debug, Clone, Copy)]
 pub struct FirstRows<Q> {
     pub query: Q,

@@ -1,12 +1,13 @@
 //! The plans the server's list queries really run: index scans at any
 //! table size.
 //!
-//! How the test knows: the server plans each statement once, generically
-//! (`plan_cache_mode = force_generic_plan`), so the plan it keeps is the one
-//! `EXPLAIN EXECUTE` shows under that setting for the statement diesel sends
-//! (taken from the endpoint's own query). A generic plan that knows it wants
-//! ten rows costs an index scan at ten index and heap fetches, whatever the
-//! table's size, while any full scan grows with the table; so if the plan's
+//! How the test knows: the statement diesel sends (taken from the
+//! endpoint's own query) has no parameters, so PostgreSQL plans it once and
+//! keeps that generic plan for every execution (the test counts the plans
+//! in `pg_prepared_statements`): the one `EXPLAIN EXECUTE` shows. A plan
+//! that knows it wants ten rows costs an index scan at ten index and heap
+//! fetches, whatever the table's size, while any full scan grows with the
+//! table; so if the plan's
 //! Limit expects 10 rows and reads the primary key's index on a table whose
 //! rows are in random physical order (the index scan's worst statistics),
 //! it stays an index scan at 100 M rows too. The same statement with a bound
@@ -27,10 +28,19 @@ struct Plan {
     plan: String,
 }
 
-/// The generic plan of `sql` (with `args` for its binds), as JSON.
-fn generic_plan(conn: &mut PgConnection, sql: &str, args: &str) -> serde_json::Value {
+#[derive(QueryableByName)]
+struct Plans {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    custom: i64,
+}
+
+/// The plan `sql` runs with (`args` for its binds) as JSON, prepared in
+/// `mode` (`plan_cache_mode`).
+fn explain(conn: &mut PgConnection, sql: &str, args: &str, mode: &str) -> serde_json::Value {
     conn.batch_execute(&format!(
-        "DEALLOCATE ALL; SET plan_cache_mode = force_generic_plan; PREPARE q AS {sql}"
+        "DEALLOCATE ALL; SET plan_cache_mode = {mode}; PREPARE q AS {sql}"
     ))
     .unwrap();
     let plan = diesel::sql_query(format!("EXPLAIN (FORMAT JSON) EXECUTE q{args}"))
@@ -63,7 +73,18 @@ fn the_list_endpoints_plan_is_an_index_scan_that_knows_its_limit() {
             .unwrap();
         let sql = (scenario.list_large_sql)();
         let mut conn = db.conn();
-        let plan = generic_plan(&mut conn, &sql, "");
+        let plan = explain(&mut conn, &sql, "", "auto");
+        // executed as the server executes it, it is planned once, generically
+        for _ in 0..6 {
+            conn.batch_execute("EXECUTE q").unwrap();
+        }
+        let counted = diesel::sql_query(
+            "SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements WHERE name = 'q'",
+        )
+        .get_result::<Plans>(&mut conn)
+        .unwrap();
+        assert_eq!(counted.custom, 0, "{}: planned per execution", case.project);
+        assert!(counted.generic >= 1, "{}", case.project);
         let mut nodes = Vec::new();
         node_types(&plan, &mut nodes);
         assert_eq!(plan["Node Type"], "Limit", "{}: {plan}", case.project);
@@ -78,7 +99,7 @@ fn the_list_endpoints_plan_is_an_index_scan_that_knows_its_limit() {
         // the premise: a bound limit leaves the generic plan guessing
         let bound = sql.replace("LIMIT 10", "LIMIT $1");
         assert_ne!(bound, sql, "the endpoint's SQL ends with its limit: {sql}");
-        let guessed = generic_plan(&mut conn, &bound, "(10)");
+        let guessed = explain(&mut conn, &bound, "(10)", "force_generic_plan");
         assert!(
             guessed["Plan Rows"].as_f64().unwrap() > 1000.0,
             "{}: {guessed}",
