@@ -8,7 +8,8 @@
 //! ([`RustMigration`]): the batched backfill (0004) and the safe NOT NULL
 //! recipe (0005), whose SQL twins in the directory are what the `diesel` CLI
 //! runs. [`source::ScenarioMigrations`] is the `MigrationSource<Pg>` for
-//! library users; [`runner`] adds Django's semantics on top.
+//! library users; [`runner`] adds Django's semantics on top, and holds
+//! [`lock`] (one migrator per database) for each run.
 
 pub mod embedded;
 pub mod lock;
