@@ -60,6 +60,10 @@ impl LockPolicy {
     }
 }
 
+/// How long a safe step waits before PostgreSQL cancels an autovacuum in its
+/// way, where the lab may set `deadlock_timeout`.
+pub const YIELD_AFTER: Duration = Duration::from_millis(100);
+
 #[derive(QueryableByName)]
 struct Millis {
     #[diesel(sql_type = Integer)]
@@ -76,9 +80,13 @@ struct Millis {
 /// so a safe step retried behind a long autovacuum (minutes on a freshly
 /// backfilled 100 M-row table) gives up where it would have got its lock in
 /// about a second. So the session's `deadlock_timeout` goes below the
-/// `lock_timeout`; where the role may not set it (a superuser-only setting
-/// unless granted), the `lock_timeout` goes above it instead, and one line
-/// says so. Returns the `lock_timeout` in force.
+/// `lock_timeout`, and to at most [`YIELD_AFTER`]: every request queues
+/// behind the waiting step until the autovacuum yields (at 100 M rows, a
+/// 500 ms `deadlock_timeout` was the longest outage of the whole safe path).
+/// Where the role may not set it (a superuser-only setting unless granted)
+/// and it is not already below the `lock_timeout`, the `lock_timeout` goes
+/// above it instead, and one line says so. Returns the `lock_timeout` in
+/// force.
 pub fn set_lock_timeout(
     conn: &mut PgConnection,
     policy: &LockPolicy,
@@ -92,21 +100,20 @@ pub fn set_lock_timeout(
     .map_err(RetryError::Failed)?;
     let deadlock = u128::try_from(deadlock.ms).unwrap_or(0);
     let mut policy = *policy;
-    if deadlock >= wanted {
-        let lowered = (wanted / 2).max(1);
-        if conn
+    let lowered = (wanted / 2).clamp(1, YIELD_AFTER.as_millis());
+    if deadlock > lowered
+        && conn
             .batch_execute(&format!("SET deadlock_timeout = '{lowered}ms'"))
             .is_err()
-        {
-            policy.timeout =
-                Duration::from_millis(u64::try_from(deadlock + 500).unwrap_or(u64::MAX));
-            writeln!(
-                out,
-                "[{}] this role may not lower deadlock_timeout ({deadlock}ms), so lock_timeout goes from {wanted}ms to {} (above it, PostgreSQL can cancel an autovacuum in the way)",
-                timing::stamp_clock(),
-                policy.setting()
-            )?;
-        }
+        && deadlock >= wanted
+    {
+        policy.timeout = Duration::from_millis(u64::try_from(deadlock + 500).unwrap_or(u64::MAX));
+        writeln!(
+            out,
+            "[{}] this role may not lower deadlock_timeout ({deadlock}ms), so lock_timeout goes from {wanted}ms to {} (above it, PostgreSQL can cancel an autovacuum in the way)",
+            timing::stamp_clock(),
+            policy.setting()
+        )?;
     }
     conn.batch_execute(&format!("SET lock_timeout = '{}'", policy.setting()))
         .map_err(RetryError::Failed)?;

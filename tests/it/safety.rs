@@ -410,3 +410,35 @@ fn an_autovacuum_in_the_way_yields_to_the_safe_not_null() {
         "NO"
     );
 }
+
+/// A migrator role that may not lower `deadlock_timeout` (not a superuser)
+/// raises its `lock_timeout` above it instead, says so once per step, and
+/// migrates all the same.
+#[test]
+fn a_role_that_may_not_lower_deadlock_timeout_raises_its_lock_timeout() {
+    let db = TestDb::new(PROJ04);
+    let role = format!("{}_owner", db.name);
+    db.conn()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; ALTER DATABASE {} OWNER TO {role}",
+            db.name
+        ))
+        .unwrap();
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_username(&role).unwrap();
+    let output =
+        crate::support::manage_with_url(PROJ04.project, url.as_str(), &["migrate", "0001"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "this role may not lower deadlock_timeout (1000ms), so lock_timeout goes from 1000ms to 1500ms"
+        ),
+        "{stdout}"
+    );
+    assert!(recorded(&db, "0001"));
+}
