@@ -259,6 +259,7 @@ pub fn backfill(
         pause: Duration::ZERO,
         progress: false,
         lock: Some(LockPolicy::default()),
+        vacuum_every: None,
     };
     let runs = batch_sizes
         .iter()

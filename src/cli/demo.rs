@@ -66,6 +66,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         timeout: args.timeout,
         batch_size: args.batches.batch_size,
         batch_time: args.batches.batch_time,
+        vacuum_every: args.batches.vacuum_every,
         settle: args.settle,
         progress: super::progress_wanted(),
         hold_lock: args.hold_lock,

@@ -48,6 +48,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         settings: RunSettings {
             batch_size: args.batches.batch_size,
             batch_time: args.batches.batch_time,
+            vacuum_every: args.batches.vacuum_every,
             pause: args.pause,
             progress: super::progress_wanted(),
             lock: args.lock.policy(project),

@@ -224,6 +224,10 @@ pub struct BatchArgs {
     /// (e.g. 0.2); the first batch has --batch-size rows
     #[arg(long, value_parser = parse_positive_seconds, value_name = "SECONDS")]
     pub batch_time: Option<std::time::Duration>,
+    /// VACUUM the table after every N rows 0004 backfills, so the next
+    /// batches reuse the space instead of the table growing by a copy
+    #[arg(long, value_parser = parse_positive, value_name = "N")]
+    pub vacuum_every: Option<u64>,
 }
 
 /// How safe migrations wait for locks: shared by `migrate` and `demo`.

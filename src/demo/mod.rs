@@ -43,6 +43,8 @@ pub struct DemoOptions {
     pub batch_size: Option<u64>,
     /// Adapt the backfill's batches to take about this long each.
     pub batch_time: Option<Duration>,
+    /// The backfill vacuums the table after this many rows.
+    pub vacuum_every: Option<u64>,
     /// How long the baseline lasts, and the pause after each step.
     pub settle: Duration,
     pub progress: bool,
@@ -246,6 +248,7 @@ pub fn run_project(
         pause: Duration::ZERO,
         progress: false,
         lock: options.lock,
+        vacuum_every: options.vacuum_every,
     };
     let migrate_options = |fake| MigrateOptions {
         fake,

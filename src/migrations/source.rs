@@ -34,6 +34,8 @@ pub struct RunSettings {
     pub progress: bool,
     /// How the safe migrations wait for their locks.
     pub lock: LockPolicy,
+    /// The backfill vacuums the table after this many rows.
+    pub vacuum_every: Option<u64>,
 }
 
 /// A scenario's migration: its SQL files, or a Rust body where the scenario
@@ -72,6 +74,7 @@ impl<'a> LabMigration<'a> {
         BackfillOptions {
             batch_size: self.settings.batch_size.unwrap_or(default_batch_size),
             batch_time: self.settings.batch_time,
+            vacuum_every: self.settings.vacuum_every,
             pause: self.settings.pause,
             progress: self.settings.progress,
             lock: self.lock,
