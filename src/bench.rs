@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backfill::{self, BackfillOptions};
 use crate::db::{self, DbError};
-use crate::migrations::RustMigration;
 use crate::migrations::runner::{self, MigrateOptions};
 use crate::probe::{self, Method, Probe, ProbeConfig, Sample};
+use crate::recipes::BatchedBackfill;
 use crate::retry::LockPolicy;
 use crate::scenarios::Scenario;
 use crate::web::{self, AppState};
@@ -190,17 +190,14 @@ pub fn backfill(
     batch_time: Duration,
     status: &dyn Fn(&str),
 ) -> Result<Vec<Figure>, BenchError> {
-    let Some((specs, default_batch_size)) =
-        scenario.rust_migrations.iter().find_map(|(_, m)| match m {
-            RustMigration::Backfill {
-                specs,
-                default_batch_size,
-            } => Some((*specs, *default_batch_size)),
-            RustMigration::SafeNotNull(_) => None,
-        })
-    else {
+    let Some((backfill_version, recipe)) = scenario.rust_migrations.iter().find_map(|(v, r)| {
+        r.as_any()
+            .downcast_ref::<BatchedBackfill>()
+            .map(|backfill| (*v, backfill))
+    }) else {
         return Ok(Vec::new());
     };
+    let (specs, default_batch_size) = (recipe.specs, recipe.default_batch_size);
     let mut conn = db::connect(database_url)?;
     db::mark_migrator(&mut conn)?;
     let sink = &mut std::io::sink();
@@ -218,12 +215,7 @@ pub fn backfill(
     let before_backfill = scenario
         .migrations()
         .iter()
-        .take_while(|m| {
-            !matches!(
-                scenario.rust_migration(m.version),
-                Some(RustMigration::Backfill { .. })
-            )
-        })
+        .take_while(|m| m.version != backfill_version)
         .last()
         .map(|m| m.version)
         .unwrap_or("0003");

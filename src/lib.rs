@@ -12,7 +12,8 @@
 //! - [`interrupt`]: Ctrl-C during a migration: cancel, roll back what ran, say how to resume.
 //! - [`retry`]: short lock timeouts, retried with backoff, naming who held the table.
 //! - [`backfill`]: the batched keyset backfill (0004).
-//! - [`safe_ddl`]: NOT NULL without a scan under ACCESS EXCLUSIVE (0005).
+//! - [`recipes`]: the safe recipes `manage` runs from Rust, one file each
+//!   behind one trait (the batched backfill, NOT NULL through a CHECK).
 //! - [`seed`]: streaming COPY seeding.
 //! - [`timing`]: the seed's timing lines.
 //! - [`web`]: the HTTP endpoints.
@@ -35,8 +36,8 @@ pub mod locks;
 pub mod migrations;
 pub mod pg_error;
 pub mod probe;
+pub mod recipes;
 pub mod retry;
-pub mod safe_ddl;
 pub mod scenarios;
 pub mod seed;
 pub mod timing;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::Project;
 use crate::migrations::runner::{self, MigrateOptions};
-use crate::migrations::source::RunSettings;
+use crate::recipes::RunSettings;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -23,11 +23,10 @@ use diesel::sql_types::{Array, BigInt};
 
 use crate::db::{self, DbError};
 use crate::locks::{self, LockMonitor};
-use crate::migrations::RustMigration;
 use crate::migrations::embedded::annotate;
 use crate::migrations::runner::{self, MigrateError, MigrateOptions};
-use crate::migrations::source::RunSettings;
 use crate::probe::{Method, Probe, ProbeConfig, Sample};
+use crate::recipes::RunSettings;
 use crate::scenarios::Scenario;
 use crate::seed::{self, SeedError};
 use crate::web::{self, AppState};
@@ -86,12 +85,9 @@ pub enum DemoError {
         found: i64,
         expected: i64,
     },
-    #[error("{count} rows of {table} still have {column} NULL after the safe path")]
-    NullsLeft {
-        table: String,
-        column: String,
-        count: i64,
-    },
+    /// What a recipe says does not hold after the walkthrough.
+    #[error("{0}")]
+    Check(String),
 }
 
 /// What a step does.
@@ -157,45 +153,33 @@ fn plan(scenario: &Scenario) -> Vec<Planned> {
         .skip(1);
     for files in after_risky {
         let version = files.version;
-        match scenario.rust_migration(version) {
-            None => steps.push(step(
+        let Some(recipe) = scenario.rust_migration(version) else {
+            steps.push(step(
                 format!("{version} {}", title(scenario, version)),
                 StepKind::Safe,
                 migrate(version, false),
-            )),
-            Some(RustMigration::Backfill { specs, .. }) => {
-                steps.push(step(
-                    format!("{version} batched backfill"),
-                    StepKind::Safe,
-                    migrate(version, false),
-                ));
-                if let Some(s) = specs.last() {
-                    let sql = format!("UPDATE {} SET {} = {}", s.table, s.column, s.value);
-                    steps.push(step(
-                        "naive: one UPDATE (rolled back)".to_owned(),
-                        StepKind::Naive,
-                        Action::Naive(sql),
-                    ));
-                }
-            }
-            Some(RustMigration::SafeNotNull(specs)) => {
-                if let Some(s) = specs.last() {
-                    let sql = format!(
-                        "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
-                        s.table, s.column
-                    );
-                    steps.push(step(
-                        "naive: SET NOT NULL (rolled back)".to_owned(),
-                        StepKind::Naive,
-                        Action::Naive(sql),
-                    ));
-                }
-                steps.push(step(
-                    format!("{version} safe NOT NULL"),
-                    StepKind::Safe,
-                    migrate(version, false),
-                ));
-            }
+            ));
+            continue;
+        };
+        let safe = step(
+            format!("{version} {}", recipe.label()),
+            StepKind::Safe,
+            migrate(version, false),
+        );
+        let naive = recipe.naive().map(|naive| {
+            (
+                naive.before,
+                step(
+                    naive.name.to_owned(),
+                    StepKind::Naive,
+                    Action::Naive(naive.sql),
+                ),
+            )
+        });
+        match naive {
+            Some((true, naive)) => steps.extend([naive, safe]),
+            Some((false, naive)) => steps.extend([safe, naive]),
+            None => steps.push(safe),
         }
     }
     steps
@@ -438,22 +422,9 @@ fn count_rows(
             expected,
         });
     }
-    for (_, rust) in scenario.rust_migrations {
-        if let RustMigration::SafeNotNull(specs) = rust {
-            for spec in *specs {
-                let sql = format!(
-                    "SELECT count(*) AS count FROM {} WHERE {} IS NULL",
-                    spec.table, spec.column
-                );
-                let nulls = count(conn, sql)?;
-                if nulls > 0 {
-                    return Err(DemoError::NullsLeft {
-                        table: spec.table.to_owned(),
-                        column: spec.column.to_owned(),
-                        count: nulls,
-                    });
-                }
-            }
+    for (_, recipe) in scenario.rust_migrations {
+        if let Some(problem) = recipe.check(conn)? {
+            return Err(DemoError::Check(problem));
         }
     }
     Ok((found, probes))

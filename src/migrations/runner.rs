@@ -17,14 +17,12 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 
-use super::RustMigration;
 use super::embedded::{SqlFiles, annotate};
 use super::lock::MigratorLock;
-use super::source::{LabMigration, RunSettings};
-use crate::backfill;
+use super::source::LabMigration;
 use crate::pg_error::Classify;
+use crate::recipes::RunSettings;
 use crate::retry;
-use crate::safe_ddl;
 use crate::scenarios::Scenario;
 use crate::timing;
 
@@ -397,12 +395,7 @@ fn record(conn: &mut PgConnection, step: Step) -> QueryResult<()> {
 
 fn describe(scenario: &Scenario, files: &SqlFiles) -> String {
     match scenario.rust_migration(files.version) {
-        Some(RustMigration::Backfill { .. }) => {
-            "Backfill in batches (Rust, one transaction per batch)".to_owned()
-        }
-        Some(RustMigration::SafeNotNull(_)) => {
-            "Enforce NOT NULL (CHECK NOT VALID, VALIDATE, SET NOT NULL)".to_owned()
-        }
+        Some(recipe) => recipe.describe().to_owned(),
         None => annotate(files.up)
             .banner
             .unwrap_or_else(|| "Raw SQL operation".to_owned()),
@@ -479,37 +472,18 @@ pub fn sqlmigrate(
             if backwards { "down" } else { "up" }
         )
     };
-    match (scenario.rust_migration(files.version), backwards) {
-        (
-            Some(RustMigration::Backfill {
-                specs,
-                default_batch_size,
-            }),
-            _,
-        ) => {
+    let shown = scenario
+        .rust_migration(files.version)
+        .and_then(|recipe| recipe.statements(backwards));
+    match shown {
+        Some((comment, statements)) => {
             twin(out)?;
-            writeln!(
-                out,
-                "-- For each table, ids walked in ranges of {} (--batch-size), each UPDATE committed on its own:",
-                default_batch_size
-            )?;
-            for spec in specs {
-                let sql = if backwards {
-                    backfill::revert_batch_sql(spec)
-                } else {
-                    backfill::batch_sql(spec)
-                };
-                writeln!(out, "{sql};")?;
+            writeln!(out, "-- {comment}")?;
+            for statement in statements {
+                writeln!(out, "{statement};")?;
             }
         }
-        (Some(RustMigration::SafeNotNull(specs)), false) => {
-            twin(out)?;
-            writeln!(out, "-- Each statement is committed on its own:")?;
-            for statement in specs.iter().flat_map(safe_ddl::statements) {
-                writeln!(out, "{};", statement.sql)?;
-            }
-        }
-        _ => {
+        None => {
             let sql = if backwards { files.down } else { files.up };
             let wrap = files.run_in_transaction();
             if wrap {

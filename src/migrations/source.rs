@@ -15,34 +15,17 @@ use diesel::migration::{
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
-use super::RustMigration;
 use super::embedded::{SqlFiles, annotate};
-use crate::backfill::{self, BackfillOptions};
+use crate::recipes::{Recipe, RunContext, RunSettings};
 use crate::retry::LockPolicy;
-use crate::safe_ddl;
 use crate::scenarios::Scenario;
 use crate::timing;
-
-/// Settings for the Rust migrations (the backfill's flags).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunSettings {
-    /// Overrides the scenario's default backfill batch size.
-    pub batch_size: Option<u64>,
-    /// Adapts the backfill's batch size to take about this long per batch.
-    pub batch_time: Option<std::time::Duration>,
-    pub pause: std::time::Duration,
-    pub progress: bool,
-    /// How the safe migrations wait for their locks.
-    pub lock: LockPolicy,
-    /// The backfill vacuums the table after this many rows.
-    pub vacuum_every: Option<u64>,
-}
 
 /// A scenario's migration: its SQL files, or a Rust body where the scenario
 /// asks for one, writing its timing lines to `out`.
 pub struct LabMigration<'a> {
     files: &'static SqlFiles,
-    rust: Option<RustMigration>,
+    recipe: Option<&'static dyn Recipe>,
     settings: RunSettings,
     /// The lock policy, or None for a migration that runs without one (the
     /// deliberately risky example).
@@ -61,23 +44,12 @@ impl<'a> LabMigration<'a> {
     ) -> Self {
         Self {
             files,
-            rust: scenario.rust_migration(files.version),
+            recipe: scenario.rust_migration(files.version),
             settings,
             lock: (files.version != scenario.risky).then_some(settings.lock),
             out: RefCell::new(out),
             name: Name(files),
             metadata: Metadata(files.run_in_transaction()),
-        }
-    }
-
-    fn backfill_options(&self, default_batch_size: u64) -> BackfillOptions {
-        BackfillOptions {
-            batch_size: self.settings.batch_size.unwrap_or(default_batch_size),
-            batch_time: self.settings.batch_time,
-            vacuum_every: self.settings.vacuum_every,
-            pause: self.settings.pause,
-            progress: self.settings.progress,
-            lock: self.lock,
         }
     }
 }
@@ -179,65 +151,39 @@ fn dollar_tags(line: &str) -> Vec<String> {
     tags
 }
 
-/// Runs a Rust migration's body between the seed's banner lines.
-fn with_banner<T, E>(
-    out: &mut dyn Write,
-    title: &str,
-    body: impl FnOnce(&mut dyn Write) -> Result<T, E>,
-) -> migration::Result<()>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    timing::banner_start(out, title)?;
-    body(out)?;
-    timing::banner_end(out)?;
-    Ok(())
-}
-
 fn typed(conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<&mut PgConnection> {
     conn.downcast_mut::<PgConnection>()
         .ok_or_else(|| "the lab's migrations need a plain PgConnection".into())
+}
+
+impl LabMigration<'_> {
+    fn context(&self) -> RunContext<'_> {
+        RunContext {
+            settings: &self.settings,
+            lock: self.lock.as_ref(),
+        }
+    }
 }
 
 impl Migration<Pg> for LabMigration<'_> {
     fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
         let conn = typed(conn)?;
         let out = &mut **self.out.borrow_mut();
-        match self.rust {
+        match self.recipe {
+            Some(recipe) => recipe.up(conn, self.context(), out),
             None => run_annotated(conn, self.files.up, self.lock.as_ref(), out),
-            Some(RustMigration::Backfill {
-                specs,
-                default_batch_size,
-            }) => {
-                let options = self.backfill_options(default_batch_size);
-                with_banner(out, "Backfilling in batches", |out| {
-                    backfill::run(conn, specs, options, out)
-                })
-            }
-            Some(RustMigration::SafeNotNull(specs)) => {
-                with_banner(out, "Enforcing NOT NULL without a long lock", |out| {
-                    safe_ddl::set_not_null(conn, specs, self.lock.as_ref(), out)
-                })
-            }
         }
     }
 
     fn revert(&self, conn: &mut dyn BoxableConnection<Pg>) -> migration::Result<()> {
         let conn = typed(conn)?;
         let out = &mut **self.out.borrow_mut();
-        match self.rust {
-            Some(RustMigration::Backfill {
-                specs,
-                default_batch_size,
-            }) => {
-                let options = self.backfill_options(default_batch_size);
-                with_banner(out, "Clearing the backfilled column in batches", |out| {
-                    backfill::revert(conn, specs, options, out)
-                })
-            }
-            None | Some(RustMigration::SafeNotNull(_)) => {
-                run_annotated(conn, self.files.down, self.lock.as_ref(), out)
-            }
+        match self
+            .recipe
+            .and_then(|recipe| recipe.down(conn, self.context(), out))
+        {
+            Some(done) => done,
+            None => run_annotated(conn, self.files.down, self.lock.as_ref(), out),
         }
     }
 

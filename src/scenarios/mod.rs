@@ -10,7 +10,8 @@ pub mod proj04_change_column_type;
 
 use diesel::prelude::*;
 
-use crate::migrations::{RustMigration, SqlFiles};
+use crate::migrations::SqlFiles;
+use crate::recipes::Recipe;
 use crate::seed::SeedPlan;
 
 /// Which of the two tables an endpoint lists.
@@ -37,7 +38,7 @@ pub struct Scenario {
     /// The embedded `migrations/`, in version order.
     pub migrations: &'static [SqlFiles],
     /// The migrations `manage` runs from Rust instead of their SQL files.
-    pub rust_migrations: &'static [(&'static str, RustMigration)],
+    pub rust_migrations: &'static [(&'static str, &'static dyn Recipe)],
     /// The seed's risky migration (the version), and whether the safe path
     /// records it with `--fake` instead of running it again.
     pub risky: &'static str,
@@ -69,7 +70,7 @@ impl Scenario {
         self.migrations
     }
 
-    pub fn rust_migration(&self, version: &str) -> Option<RustMigration> {
+    pub fn rust_migration(&self, version: &str) -> Option<&'static dyn Recipe> {
         self.rust_migrations
             .iter()
             .find(|(v, _)| *v == version)

@@ -16,9 +16,9 @@ use diesel::prelude::*;
 
 use crate::backfill::BackfillSpec;
 use crate::db;
-use crate::migrations::RustMigration;
 use crate::migrations::embedded::PROJ01_ADD_NOT_NULL_CONSTRAINT;
-use crate::safe_ddl::NotNullSpec;
+use crate::recipes::check_not_null::NotNullSpec;
+use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::{FirstRows, Scenario, Which, insert_returning_id, list_json, sql_of};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::UserJson;
@@ -28,16 +28,7 @@ pub static SCENARIO: Scenario = Scenario {
     project: "proj01_add_not_null_constraint",
     port: 8000,
     migrations: PROJ01_ADD_NOT_NULL_CONSTRAINT,
-    rust_migrations: &[
-        (
-            "0004",
-            RustMigration::Backfill {
-                specs: &BACKFILL,
-                default_batch_size: 1_000_000,
-            },
-        ),
-        ("0005", RustMigration::SafeNotNull(&NOT_NULL)),
-    ],
+    rust_migrations: &[("0004", &BACKFILL_RECIPE), ("0005", &NOT_NULL_RECIPE)],
     risky: "0002",
     safe_path_fakes_risky: false,
     seed: SeedPlan {
@@ -61,6 +52,13 @@ pub static SCENARIO: Scenario = Scenario {
     list_large_sql: || sql_of(&large_list()),
     create_large,
 };
+
+static BACKFILL_RECIPE: BatchedBackfill = BatchedBackfill {
+    specs: &BACKFILL,
+    default_batch_size: 1_000_000,
+};
+
+static NOT_NULL_RECIPE: CheckNotNull = CheckNotNull(&NOT_NULL);
 
 static BACKFILL: [BackfillSpec; 2] = [
     BackfillSpec {

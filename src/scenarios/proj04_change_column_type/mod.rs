@@ -14,9 +14,9 @@ use diesel::pg::CopyTarget;
 use diesel::prelude::*;
 
 use crate::backfill::BackfillSpec;
-use crate::migrations::RustMigration;
 use crate::migrations::embedded::PROJ04_CHANGE_COLUMN_TYPE;
-use crate::safe_ddl::NotNullSpec;
+use crate::recipes::check_not_null::NotNullSpec;
+use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json, sql_of};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::RecordJson;
@@ -26,16 +26,7 @@ pub static SCENARIO: Scenario = Scenario {
     project: "proj04_change_column_type",
     port: 8002,
     migrations: PROJ04_CHANGE_COLUMN_TYPE,
-    rust_migrations: &[
-        (
-            "0004",
-            RustMigration::Backfill {
-                specs: &BACKFILL,
-                default_batch_size: 100_000,
-            },
-        ),
-        ("0005", RustMigration::SafeNotNull(&NOT_NULL)),
-    ],
+    rust_migrations: &[("0004", &BACKFILL_RECIPE), ("0005", &NOT_NULL_RECIPE)],
     risky: "0002",
     safe_path_fakes_risky: true,
     seed: SeedPlan {
@@ -68,6 +59,13 @@ const LIST_SQL: [&str; 2] = [
 
 /// created_at's text becomes timestamptz through the session's TimeZone, which
 /// the lab pins to UTC on every connection (see `db`).
+static BACKFILL_RECIPE: BatchedBackfill = BatchedBackfill {
+    specs: &BACKFILL,
+    default_batch_size: 100_000,
+};
+
+static NOT_NULL_RECIPE: CheckNotNull = CheckNotNull(&NOT_NULL);
+
 static BACKFILL: [BackfillSpec; 2] = [
     BackfillSpec {
         table: "small_record",

@@ -1,4 +1,5 @@
-//! NOT NULL on an existing column without scanning under ACCESS EXCLUSIVE.
+//! Recipe: NOT NULL on an existing column without scanning under ACCESS
+//! EXCLUSIVE. Its naive twin is the plain `SET NOT NULL`.
 //!
 //! A plain `SET NOT NULL` scans the whole table while holding ACCESS
 //! EXCLUSIVE: every read and write waits for the scan. The safe recipe takes
@@ -14,12 +15,15 @@
 //! Re-running after an interruption finishes the job: step 1 is skipped when
 //! the check is already there.
 
+use std::any::Any;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Instant;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
+use super::{NaiveTwin, Recipe, RecipeResult, RunContext, twin_header, with_banner};
 use crate::retry::{self, LockPolicy, RetryError};
 use crate::timing;
 
@@ -129,4 +133,123 @@ pub fn set_not_null(
         }
     }
     Ok(())
+}
+
+/// The recipe for a list of columns, each table in turn.
+#[derive(Debug)]
+pub struct CheckNotNull(pub &'static [NotNullSpec]);
+
+impl Recipe for CheckNotNull {
+    fn describe(&self) -> &'static str {
+        "Enforce NOT NULL (CHECK NOT VALID, VALIDATE, SET NOT NULL)"
+    }
+
+    fn label(&self) -> &'static str {
+        "safe NOT NULL"
+    }
+
+    fn up(
+        &self,
+        conn: &mut PgConnection,
+        run: RunContext<'_>,
+        out: &mut dyn Write,
+    ) -> RecipeResult {
+        with_banner(out, "Enforcing NOT NULL without a long lock", |out| {
+            set_not_null(conn, self.0, run.lock, out)
+        })
+    }
+
+    /// One `DO` statement that commits between steps: several statements in
+    /// one file would run as one implicit transaction, holding the first
+    /// lock to the end. The way down is the directory's `down.sql`.
+    fn twin_up(&self) -> String {
+        let mut sql = format!(
+            "{}--
+-- NOT NULL without scanning under ACCESS EXCLUSIVE:
+--   1. ADD CONSTRAINT .. CHECK (col IS NOT NULL) NOT VALID  brief lock, no scan
+--   2. VALIDATE CONSTRAINT  scans under SHARE UPDATE EXCLUSIVE: reads and writes go on
+--   3. SET NOT NULL         PostgreSQL 12+ trusts the valid check and skips the scan
+--   4. DROP CONSTRAINT      the check is now redundant
+-- Each step commits before the next; re-running after an interruption finishes the job.
+-- A step waits at most 1 s for its lock (`manage` also retries; this does not).
+DO $$
+BEGIN
+    PERFORM set_config('lock_timeout', '1s', false);
+",
+            twin_header("check_not_null.rs")
+        );
+        for spec in self.0 {
+            let steps = statements(spec);
+            let _ = write!(
+                sql,
+                "    -- {table}.{column}
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = '{table}'::regclass AND conname = '{constraint}') THEN
+        {add};
+    END IF;
+    COMMIT;
+",
+                table = spec.table,
+                column = spec.column,
+                constraint = spec.constraint,
+                add = steps[0].sql,
+            );
+            for step in &steps[1..] {
+                let _ = writeln!(sql, "    {};\n    COMMIT;", step.sql);
+            }
+        }
+        sql.push_str("END $$;\n");
+        sql
+    }
+
+    fn statements(&self, backwards: bool) -> Option<(String, Vec<String>)> {
+        (!backwards).then(|| {
+            (
+                "Each statement is committed on its own:".to_owned(),
+                self.0
+                    .iter()
+                    .flat_map(statements)
+                    .map(|statement| statement.sql)
+                    .collect(),
+            )
+        })
+    }
+
+    fn naive(&self) -> Option<NaiveTwin> {
+        self.0.last().map(|s| NaiveTwin {
+            name: "naive: SET NOT NULL (rolled back)",
+            sql: format!(
+                "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL",
+                s.table, s.column
+            ),
+            before: true,
+        })
+    }
+
+    fn check(&self, conn: &mut PgConnection) -> QueryResult<Option<String>> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        for spec in self.0 {
+            let nulls = diesel::sql_query(format!(
+                "SELECT count(*) AS count FROM {} WHERE {} IS NULL",
+                spec.table, spec.column
+            ))
+            .get_result::<Count>(conn)?
+            .count;
+            if nulls > 0 {
+                return Ok(Some(format!(
+                    "{nulls} rows of {} have {} NULL after the safe path",
+                    spec.table, spec.column
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

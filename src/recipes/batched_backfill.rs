@@ -1,0 +1,168 @@
+//! Recipe: fill a new column in batches ([`crate::backfill`] walks the
+//! primary key), each batch its own short transaction with a `lock_timeout`
+//! and retries; the way down clears it again, batched too. Its naive twin
+//! is one `UPDATE` of the whole table in one transaction.
+
+use std::any::Any;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use diesel::prelude::*;
+
+use super::{NaiveTwin, Recipe, RecipeResult, RunContext, twin_header, with_banner};
+use crate::backfill::{self, BackfillOptions, BackfillSpec};
+
+#[derive(Debug)]
+pub struct BatchedBackfill {
+    /// One column per table, filled in this order (cleared in reverse).
+    pub specs: &'static [BackfillSpec],
+    /// Rows per batch unless `--batch-size` says otherwise.
+    pub default_batch_size: u64,
+}
+
+impl BatchedBackfill {
+    fn options(&self, run: RunContext<'_>) -> BackfillOptions {
+        let settings = run.settings;
+        BackfillOptions {
+            batch_size: settings.batch_size.unwrap_or(self.default_batch_size),
+            batch_time: settings.batch_time,
+            pause: settings.pause,
+            progress: settings.progress,
+            lock: run.lock.copied(),
+            vacuum_every: settings.vacuum_every,
+        }
+    }
+
+    /// The plain-SQL loop that commits per batch: one `DO` statement, since
+    /// several statements in one file would run as one implicit
+    /// transaction, in which the `COMMIT` between batches is refused.
+    fn twin(&self, clear: bool) -> String {
+        let batch_size = self.default_batch_size;
+        let mut sql = format!(
+            "{}--
+-- {what} walking the primary key in ranges of {batch_size} ids and
+-- committing after each batch, so no lock is held for long and an
+-- interruption loses at most one batch. A batch waits at most 1 s for its
+-- locks (`manage` also retries; this does not).
+DO $$
+DECLARE
+    batch_size constant bigint := {batch_size};
+    lo bigint;
+    max_id bigint;
+BEGIN
+    PERFORM set_config('TimeZone', 'UTC', false);
+    PERFORM set_config('lock_timeout', '1s', false);
+",
+            twin_header("batched_backfill.rs"),
+            what = if clear {
+                "The way down: clears the column again,"
+            } else {
+                "Fills the column,"
+            },
+        );
+        let ordered: Vec<&BackfillSpec> = if clear {
+            self.specs.iter().rev().collect()
+        } else {
+            self.specs.iter().collect()
+        };
+        for spec in ordered {
+            let BackfillSpec {
+                table,
+                column,
+                value,
+                ..
+            } = spec;
+            let (set, filter) = if clear {
+                ("NULL", "IS NOT NULL")
+            } else {
+                (*value, "IS NULL")
+            };
+            let _ = write!(
+                sql,
+                "    -- {table}.{column}
+    SELECT min(id) - 1, max(id) INTO lo, max_id FROM {table};
+    WHILE lo < max_id LOOP
+        UPDATE {table} SET {column} = {set} WHERE id > lo AND id <= lo + batch_size AND {column} {filter};
+        COMMIT;
+        lo := lo + batch_size;
+        -- rows inserted meanwhile are covered too
+        SELECT max(id) INTO max_id FROM {table};
+    END LOOP;
+"
+            );
+        }
+        sql.push_str("END $$;\n");
+        sql
+    }
+}
+
+impl Recipe for BatchedBackfill {
+    fn describe(&self) -> &'static str {
+        "Backfill in batches (Rust, one transaction per batch)"
+    }
+
+    fn label(&self) -> &'static str {
+        "batched backfill"
+    }
+
+    fn up(
+        &self,
+        conn: &mut PgConnection,
+        run: RunContext<'_>,
+        out: &mut dyn Write,
+    ) -> RecipeResult {
+        with_banner(out, "Backfilling in batches", |out| {
+            backfill::run(conn, self.specs, self.options(run), out).map(drop)
+        })
+    }
+
+    fn down(
+        &self,
+        conn: &mut PgConnection,
+        run: RunContext<'_>,
+        out: &mut dyn Write,
+    ) -> Option<RecipeResult> {
+        Some(with_banner(
+            out,
+            "Clearing the backfilled column in batches",
+            |out| backfill::revert(conn, self.specs, self.options(run), out).map(drop),
+        ))
+    }
+
+    fn twin_up(&self) -> String {
+        self.twin(false)
+    }
+
+    fn twin_down(&self) -> Option<String> {
+        Some(self.twin(true))
+    }
+
+    fn statements(&self, backwards: bool) -> Option<(String, Vec<String>)> {
+        let sql = |spec: &BackfillSpec| {
+            if backwards {
+                backfill::revert_batch_sql(spec)
+            } else {
+                backfill::batch_sql(spec)
+            }
+        };
+        Some((
+            format!(
+                "For each table, ids walked in ranges of {} (--batch-size), each UPDATE committed on its own:",
+                self.default_batch_size
+            ),
+            self.specs.iter().map(sql).collect(),
+        ))
+    }
+
+    fn naive(&self) -> Option<NaiveTwin> {
+        self.specs.last().map(|s| NaiveTwin {
+            name: "naive: one UPDATE (rolled back)",
+            sql: format!("UPDATE {} SET {} = {}", s.table, s.column, s.value),
+            before: false,
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
