@@ -217,8 +217,7 @@ pub fn backfill(
         .iter()
         .take_while(|m| m.version != backfill_version)
         .last()
-        .map(|m| m.version)
-        .unwrap_or("0003");
+        .map_or(scenario.start, |m| m.version);
     runner::migrate(
         &mut conn,
         scenario,
@@ -271,7 +270,11 @@ pub fn backfill(
         status(&format!("backfill, {name}"));
         let start = at(t0);
         backfill::run(&mut conn, specs, run, sink)?;
-        windows.push((format!("backfill 0004, {name}"), start, at(t0)));
+        windows.push((
+            format!("backfill {backfill_version}, {name}"),
+            start,
+            at(t0),
+        ));
         status("clearing it again");
         backfill::revert(
             &mut conn,

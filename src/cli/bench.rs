@@ -55,7 +55,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     crate::migrations::runner::migrate(
         &mut conn,
         project.scenario,
-        Some("0001"),
+        Some(project.scenario.start),
         Default::default(),
         &mut std::io::sink(),
     )?;

@@ -217,14 +217,14 @@ pub fn parse_positive(text: &str) -> Result<u64, String> {
 /// How 0004 sizes its batches: shared by `migrate` and `demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BatchArgs {
-    /// Rows per backfill batch for 0004 (default: the scenario's)
+    /// Rows per batch of the batched backfill (default: the scenario's)
     #[arg(long, value_parser = parse_positive, value_name = "N")]
     pub batch_size: Option<u64>,
-    /// Grow or shrink 0004's batches so each takes about this many seconds
+    /// Grow or shrink the backfill's batches so each takes about this many seconds
     /// (e.g. 0.2); the first batch has --batch-size rows
     #[arg(long, value_parser = parse_positive_seconds, value_name = "SECONDS")]
     pub batch_time: Option<std::time::Duration>,
-    /// VACUUM the table after every N rows 0004 backfills, so the next
+    /// VACUUM the table after every N rows the backfill fills, so the next
     /// batches reuse the space instead of the table growing by a copy
     #[arg(long, value_parser = parse_positive, value_name = "N")]
     pub vacuum_every: Option<u64>,

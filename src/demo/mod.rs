@@ -130,7 +130,7 @@ fn plan(scenario: &Scenario) -> Vec<Planned> {
         step(
             format!("{risky} undone"),
             StepKind::Undo,
-            migrate("0001", false),
+            migrate(scenario.start, false),
         ),
         if scenario.safe_path_fakes_risky {
             step(
@@ -239,11 +239,11 @@ pub fn run_project(
         plan: false,
         settings,
     };
-    status("migrating to 0001");
+    status(&format!("migrating to {}", scenario.start));
     runner::migrate(
         &mut conn,
         scenario,
-        Some("0001"),
+        Some(scenario.start),
         migrate_options(false),
         log,
     )?;

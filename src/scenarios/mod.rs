@@ -39,6 +39,9 @@ pub struct Scenario {
     pub migrations: &'static [SqlFiles],
     /// The migrations `manage` runs from Rust instead of their SQL files.
     pub rust_migrations: &'static [(&'static str, &'static dyn Recipe)],
+    /// The state the walkthrough starts from, seeds at and goes back to after
+    /// the risky step: its tables exist, nothing else (a version).
+    pub start: &'static str,
     /// The seed's risky migration (the version), and whether the safe path
     /// records it with `--fake` instead of running it again.
     pub risky: &'static str,

@@ -29,6 +29,7 @@ pub static SCENARIO: Scenario = Scenario {
     port: 8000,
     migrations: PROJ01_ADD_NOT_NULL_CONSTRAINT,
     rust_migrations: &[("0004", &BACKFILL_RECIPE), ("0005", &NOT_NULL_RECIPE)],
+    start: "0001",
     risky: "0002",
     safe_path_fakes_risky: false,
     seed: SeedPlan {

@@ -27,6 +27,7 @@ pub static SCENARIO: Scenario = Scenario {
     port: 8002,
     migrations: PROJ04_CHANGE_COLUMN_TYPE,
     rust_migrations: &[("0004", &BACKFILL_RECIPE), ("0005", &NOT_NULL_RECIPE)],
+    start: "0001",
     risky: "0002",
     safe_path_fakes_risky: true,
     seed: SeedPlan {
