@@ -90,23 +90,17 @@ fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
 }
 
-/// The largest resident set of the children waited for so far, in KiB.
-fn children_peak_rss_kib() -> f64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map(|u| u.max_rss() as f64)
-        .unwrap_or(0.0)
-}
-
-/// Seeding: ours (a child `manage seed_large_table`) against the floor.
 /// Seeds `rows` rows with `manage seed_large_table`, as a user runs it, and
-/// returns how many seconds it took.
+/// returns how many seconds it took and its peak memory in MiB (as the
+/// command reports it: the peak of this process's children would count
+/// whatever else it ran, initdb among them).
 pub fn seed_rows(
     manage: &Path,
     database_url: &str,
     scenario: &Scenario,
     rows: u64,
     status: &dyn Fn(&str),
-) -> Result<f64, BenchError> {
+) -> Result<(f64, f64), BenchError> {
     status(&format!(
         "seeding {} rows (manage seed_large_table)",
         indicatif::HumanCount(rows)
@@ -128,9 +122,20 @@ pub fn seed_rows(
             detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }
-    Ok(secs(started))
+    let took = secs(started);
+    let said = String::from_utf8_lossy(&output.stdout);
+    let peak = said
+        .rsplit_once("peak memory ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|mib| mib.parse::<f64>().ok())
+        .ok_or_else(|| BenchError::Tool {
+            what: "seed_large_table".to_owned(),
+            detail: format!("no peak memory in its output: {said}"),
+        })?;
+    Ok((took, peak))
 }
 
+/// Seeding: ours (a child `manage seed_large_table`) against the floor.
 pub fn seeding(
     manage: &Path,
     database_url: &str,
@@ -140,10 +145,8 @@ pub fn seeding(
 ) -> Result<Vec<Figure>, BenchError> {
     let plan = scenario.seed_plan();
     let seed = |n: u64| seed_rows(manage, database_url, scenario, n, status);
-    seed((rows / 10).max(1))?;
-    let small_rss = children_peak_rss_kib();
-    let ours = seed(rows)?;
-    let large_rss = children_peak_rss_kib();
+    let (_, small_rss) = seed((rows / 10).max(1))?;
+    let (ours, large_rss) = seed(rows)?;
 
     status("the floor: INSERT .. SELECT generate_series into a copy of the table");
     let mut conn = db::connect(database_url)?;
@@ -174,8 +177,8 @@ pub fn seeding(
                 indicatif::HumanCount(rows),
                 indicatif::HumanCount((rows / 10).max(1))
             ),
-            large_rss / 1024.0,
-            Some(small_rss / 1024.0),
+            large_rss,
+            Some(small_rss),
             "MiB",
             "flat (~1.0x)",
         ),

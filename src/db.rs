@@ -11,8 +11,6 @@ use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
 use diesel::sql_types::{Bool, Text};
 use std::time::{Duration, Instant};
 
-use crate::config::describe_target;
-
 pub type PgPool = Pool<Manager>;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,13 +23,14 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+/// The `application_name` of a migrating session: the lock monitor finds
+/// the migration by it.
+pub const MIGRATOR: &str = "risky_migrations migrate";
+
 /// Names a connection as a migration's, so the lock monitor (and anyone
 /// reading `pg_stat_activity`) knows it.
 pub fn mark_migrator(conn: &mut PgConnection) -> QueryResult<()> {
-    conn.batch_execute(&format!(
-        "SET application_name = '{}'",
-        crate::locks::MIGRATOR
-    ))
+    conn.batch_execute(&format!("SET application_name = '{}'", MIGRATOR))
 }
 
 /// Seconds libpq waits for a server to answer, when the URL says nothing.
@@ -238,6 +237,15 @@ pub fn column_exists(conn: &mut PgConnection, table: &str, column: &str) -> Quer
     .map(|e| e.exists)
 }
 
+/// Whether any of `tables` is missing: asked after a query failed, to tell a
+/// database that is not migrated from a broken query without reading the
+/// error's words (see [`crate::pg_error`]).
+pub fn missing_table(conn: &mut PgConnection, tables: &[&str]) -> bool {
+    tables
+        .iter()
+        .any(|table| matches!(table_exists(conn, table), Ok(false)))
+}
+
 /// Fails with [`DbError::MissingTable`] unless every table exists.
 pub fn require_tables(conn: &mut PgConnection, tables: &[&str], hint: &str) -> Result<(), DbError> {
     for table in tables {
@@ -251,9 +259,44 @@ pub fn require_tables(conn: &mut PgConnection, tables: &[&str], hint: &str) -> R
     Ok(())
 }
 
+/// The URL with its password replaced by `***`, for any output.
+pub fn redact_url(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(mut url) if url.password().is_some() => {
+            // set_password only fails for URLs that cannot have one
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "<a DATABASE_URL that is not a URL>".to_owned(),
+    }
+}
+
+/// `host:port/database`, naming where a URL points without its secrets.
+pub fn describe_target(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(url) => format!(
+            "{}:{}{}",
+            url.host_str().unwrap_or("localhost"),
+            url.port().unwrap_or(5432),
+            url.path()
+        ),
+        Err(_) => "<a DATABASE_URL that is not a URL>".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        let url = "postgres://postgres:s3cret@db.example:5434/risky_migrations";
+        assert!(!redact_url(url).contains("s3cret"));
+        assert!(redact_url(url).contains("db.example:5434"));
+        assert_eq!(describe_target(url), "db.example:5434/risky_migrations");
+        assert!(!redact_url("not a url s3cret").contains("s3cret"));
+    }
 
     #[test]
     fn libpq_messages_shrink_to_their_reason() {

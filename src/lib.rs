@@ -8,7 +8,8 @@
 //! - [`pg_error`]: database errors told apart by SQLSTATE, in any server language.
 //! - [`localdb`]: a local PostgreSQL from the installed binaries.
 //! - [`migrations`]: the runner behind `manage migrate` (Django semantics on
-//!   diesel's migration table), the embedded SQL and the Rust migrations.
+//!   diesel's migration table), and the migrator lock.
+//! - [`embedded`]: every project's migration files, embedded at build time.
 //! - [`interrupt`]: Ctrl-C during a migration: cancel, roll back what ran, say how to resume.
 //! - [`retry`]: short lock timeouts, retried with backoff, naming who held the table.
 //! - [`backfill`]: the batched keyset backfill (0004).
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod embedded;
 pub mod interrupt;
 pub mod localdb;
 pub mod locks;

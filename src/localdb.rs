@@ -406,10 +406,10 @@ fn loopback(host: &str) -> std::net::IpAddr {
 /// loopback (a local cluster cannot serve another machine's address).
 pub fn url_parts(database_url: &str) -> Result<(String, u16, String, String), LocalDbError> {
     let url = url::Url::parse(database_url)
-        .map_err(|_| LocalDbError::BadUrl(crate::config::redact_url(database_url)))?;
+        .map_err(|_| LocalDbError::BadUrl(crate::db::redact_url(database_url)))?;
     let host = url.host_str().unwrap_or("localhost").to_owned();
     if !matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1") {
-        return Err(LocalDbError::NotLoopback(crate::config::describe_target(
+        return Err(LocalDbError::NotLoopback(crate::db::describe_target(
             database_url,
         )));
     }

@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{self, DbError};
 
-/// The `application_name` of sessions running migrations.
-pub const MIGRATOR: &str = "risky_migrations migrate";
+pub use crate::db::MIGRATOR;
 
 /// PostgreSQL's table lock modes, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -20,7 +20,7 @@
 //! - lost connections come from diesel's kinds, which it derives from the
 //!   SQLSTATE and libpq's connection status;
 //! - what cannot be tagged is established by fact instead: a query the
-//!   server's endpoints run fails, and [`missing_table`] asks `to_regclass`
+//!   server's endpoints run fails, and [`crate::db::missing_table`] asks `to_regclass`
 //!   whether its table exists; a statement fails after Ctrl-C, and the lab
 //!   knows it sent the cancel itself (`interrupt::requested`).
 //!
@@ -176,15 +176,6 @@ pub fn execute_counted(conn: &mut PgConnection, sql: &str) -> QueryResult<u64> {
 /// index builds. Its conditions read as [`Condition::Other`].
 pub fn execute_plain(conn: &mut PgConnection, sql: &str) -> QueryResult<()> {
     conn.batch_execute(sql)
-}
-
-/// Whether any of `tables` is missing: asked after a query failed, to tell
-/// a database that is not migrated from a broken query without reading the
-/// error's words.
-pub fn missing_table(conn: &mut PgConnection, tables: &[&str]) -> bool {
-    tables
-        .iter()
-        .any(|table| matches!(crate::db::table_exists(conn, table), Ok(false)))
 }
 
 #[cfg(test)]

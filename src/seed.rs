@@ -151,11 +151,12 @@ pub fn seed(
     let took = started.elapsed();
     writeln!(
         out,
-        "Seeded {} {} rows in {} ({} rows/s)",
+        "Seeded {} {} rows in {} ({} rows/s), peak memory {:.1} MiB",
         HumanCount(large_count),
         plan.large.label,
         timing::seconds(took),
-        HumanCount((large_count as f64 / took.as_secs_f64().max(1e-9)) as u64)
+        HumanCount((large_count as f64 / took.as_secs_f64().max(1e-9)) as u64),
+        peak_rss_mib()
     )?;
     Ok(SeedReport {
         large_rows: large_count,
@@ -183,6 +184,14 @@ fn present(conn: &mut PgConnection, table: &str) -> Result<String, SeedError> {
     } else {
         HumanCount(n as u64).to_string()
     })
+}
+
+/// This process's peak resident memory: what "constant memory at any N"
+/// is checked by (`manage bench` reads it from this line).
+pub fn peak_rss_mib() -> f64 {
+    // Linux reports ru_maxrss in KiB
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map_or(0.0, |u| u.max_rss() as f64 / 1024.0)
 }
 
 fn fill(

@@ -64,7 +64,7 @@ impl ApiError {
             Condition::ConnectionLost => ApiError::Unavailable,
             Condition::UndefinedTable => ApiError::MissingTable,
             _ if matches!(error, DieselError::DatabaseError(..))
-                && pg_error::missing_table(conn, &scenario.tables()) =>
+                && crate::db::missing_table(conn, &scenario.tables()) =>
             {
                 ApiError::MissingTable
             }

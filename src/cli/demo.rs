@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::fresh::{self, FreshDatabase};
-use crate::config::{self, Project};
+use crate::config::Project;
 use crate::demo::{self, DemoOptions, report};
 use crate::localdb::Throwaway;
 
@@ -102,7 +102,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
             writeln!(
                 out,
                 "kept the database: {}",
-                config::redact_url(&database.url)
+                crate::db::redact_url(&database.url)
             )?;
         }
         out.flush()?;
@@ -118,6 +118,18 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
     let html = report_dir.join("report.html");
     std::fs::write(&html, demo::html::render(&report))
         .with_context(|| format!("writing {}", html.display()))?;
-    writeln!(out, "\nreport: {} and {}", json.display(), html.display())?;
+    let mut markdown = Vec::new();
+    for project in &report.projects {
+        report::write_markdown(&mut markdown, project)?;
+    }
+    let md = report_dir.join("report.md");
+    std::fs::write(&md, markdown).with_context(|| format!("writing {}", md.display()))?;
+    writeln!(
+        out,
+        "\nreport: {}, {} and {}",
+        json.display(),
+        html.display(),
+        md.display()
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use diesel::Connection as _;
 use diesel::connection::SimpleConnection;
 
-use crate::config::{self, Project};
+use crate::config::Project;
 use crate::localdb::{Durability, Throwaway};
 
 /// The server to use for `project`: DATABASE_URL's if it answers, else the
@@ -19,7 +19,7 @@ pub fn server_for(
     if crate::db::connect(&project.database_url).is_ok() {
         status(&format!(
             "using the server at {}",
-            config::describe_target(&project.database_url)
+            crate::db::describe_target(&project.database_url)
         ));
         return Ok(project.database_url.clone());
     }

@@ -69,7 +69,7 @@ pub fn serve(
         out,
         "Serving {} with database {}",
         project.name(),
-        crate::config::redact_url(&project.database_url)
+        crate::db::redact_url(&project.database_url)
     )?;
     writeln!(out, "Starting development server at http://{addr}/")?;
     writeln!(out, "Quit the server with CONTROL-C.")?;

@@ -22,8 +22,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 
 use crate::db::{self, DbError};
+use crate::embedded::annotate;
 use crate::locks::{self, LockMonitor};
-use crate::migrations::embedded::annotate;
 use crate::migrations::runner::{self, MigrateError, MigrateOptions};
 use crate::probe::{Method, Probe, ProbeConfig, Sample};
 use crate::recipes::RunSettings;

@@ -221,43 +221,62 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
 /// The demo's table for one project.
 pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()> {
     writeln!(out, "\n{}", headline(report))?;
-    let header = [
-        "step",
-        "duration",
-        "strongest lock (held)",
-        "rewrite",
-        "reads ok/fail",
-        "writes ok/fail",
-        "max lat",
-        "p99",
-        "longest outage",
-    ];
-    write_row(out, &header.map(str::to_owned))?;
+    write_row(out, &HEADER.map(str::to_owned))?;
     for step in &report.steps {
-        let rewrite = if step.rewritten.is_empty() {
-            "no"
-        } else {
-            "yes"
-        };
-        write_row(
-            out,
-            &[
-                step.name.clone(),
-                duration(step.duration_ms),
-                lock_cell(step),
-                rewrite.to_owned(),
-                ok_fail(&step.reads),
-                ok_fail(&step.writes),
-                step.worst(|s| s.max_ms),
-                step.worst(|s| s.p99_ms),
-                step.worst(|s| s.longest_outage_ms),
-            ],
-        )?;
+        write_row(out, &cells(step))?;
     }
     for note in notes(report) {
         writeln!(out, "  {note}")?;
     }
     Ok(())
+}
+
+/// The same as Markdown (`report.md`), to paste into a pull request or a
+/// README.
+pub fn write_markdown(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()> {
+    writeln!(out, "**{}**\n", headline(report))?;
+    writeln!(out, "| {} |", HEADER.join(" | "))?;
+    writeln!(out, "|---|---:|---|---|---:|---:|---:|---:|---:|")?;
+    for step in &report.steps {
+        writeln!(out, "| {} |", cells(step).join(" | "))?;
+    }
+    writeln!(out)?;
+    for note in notes(report) {
+        writeln!(out, "- {note}")?;
+    }
+    writeln!(out)
+}
+
+const HEADER: [&str; 9] = [
+    "step",
+    "duration",
+    "strongest lock (held)",
+    "rewrite",
+    "reads ok/fail",
+    "writes ok/fail",
+    "max lat",
+    "p99",
+    "longest outage",
+];
+
+/// One step's row.
+fn cells(step: &StepReport) -> [String; 9] {
+    [
+        step.name.clone(),
+        duration(step.duration_ms),
+        lock_cell(step),
+        if step.rewritten.is_empty() {
+            "no"
+        } else {
+            "yes"
+        }
+        .to_owned(),
+        ok_fail(&step.reads),
+        ok_fail(&step.writes),
+        step.worst(|s| s.max_ms),
+        step.worst(|s| s.p99_ms),
+        step.worst(|s| s.longest_outage_ms),
+    ]
 }
 
 fn write_row(out: &mut dyn Write, c: &[String; 9]) -> io::Result<()> {

@@ -17,9 +17,9 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 
-use super::embedded::{SqlFiles, annotate};
 use super::lock::MigratorLock;
 use super::source::LabMigration;
+use crate::embedded::{SqlFiles, annotate};
 use crate::pg_error::Classify;
 use crate::recipes::RunSettings;
 use crate::retry;

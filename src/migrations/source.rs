@@ -15,7 +15,7 @@ use diesel::migration::{
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
-use super::embedded::{SqlFiles, annotate};
+use crate::embedded::{SqlFiles, annotate};
 use crate::recipes::{Recipe, RunContext, RunSettings};
 use crate::retry::LockPolicy;
 use crate::scenarios::Scenario;

@@ -455,6 +455,12 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
     ] {
         assert!(page.contains(says), "the HTML report lacks {says:?}");
     }
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        markdown.contains("| 0002 risky: Changing column type | ")
+            && markdown.contains("- the outages of the steps are not all the migrations' own"),
+        "{markdown}"
+    );
 }
 
 /// `manage bench <args>` on `db`, writing to a directory of its own: its

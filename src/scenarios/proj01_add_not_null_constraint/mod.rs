@@ -16,7 +16,7 @@ use diesel::prelude::*;
 
 use crate::backfill::BackfillSpec;
 use crate::db;
-use crate::migrations::embedded::PROJ01_ADD_NOT_NULL_CONSTRAINT;
+use crate::embedded::PROJ01_ADD_NOT_NULL_CONSTRAINT;
 use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::{FirstRows, Scenario, Which, insert_returning_id, list_json, sql_of};

@@ -14,7 +14,7 @@ use diesel::pg::CopyTarget;
 use diesel::prelude::*;
 
 use crate::backfill::BackfillSpec;
-use crate::migrations::embedded::PROJ04_CHANGE_COLUMN_TYPE;
+use crate::embedded::PROJ04_CHANGE_COLUMN_TYPE;
 use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json, sql_of};
