@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Case, LANGS, PROJ01, PROJ04, TestDb, TestServer};
+use crate::support::{CASES, Case, LANGS, PROJ01, PROJ04, TestDb, TestServer};
 
 /// Both lists answer the seed's JSON, and a write is acknowledged with its id.
 fn check_state(server: &TestServer, db: &TestDb, state: &str) {
@@ -27,7 +27,10 @@ fn check_state(server: &TestServer, db: &TestDb, state: &str) {
     );
 }
 
-fn walk_states(case: Case, fake_0002: bool) {
+/// Seeded at the scenario's start, every state forward and back; with
+/// `fake_risky`, the risky step is recorded with `--fake` both ways.
+fn walk_states(case: Case, fake_risky: bool) {
+    let scenario = case.scenario();
     let db = TestDb::new(case);
     let server = TestServer::start(case.project, &db.url);
     let migrate = |state: &str, fake: bool| {
@@ -37,32 +40,37 @@ fn walk_states(case: Case, fake_0002: bool) {
         }
         db.manage_ok(&args);
     };
-    migrate("0001", false);
+    migrate(scenario.start, false);
     db.manage_ok(&["seed_large_table", "--large-count", "300"]);
-    let forward = ["0001", "0002", "0003", "0004", "0005"];
-    for state in forward {
-        migrate(state, fake_0002 && state == "0002");
+    let forward: Vec<&str> = scenario
+        .migrations()
+        .iter()
+        .map(|m| m.version)
+        .skip_while(|v| *v != scenario.start)
+        .collect();
+    for state in &forward {
+        migrate(state, fake_risky && *state == scenario.risky);
         check_state(&server, &db, &format!("{state} going forward"));
     }
-    for state in forward.iter().rev().skip(1) {
-        migrate(state, fake_0002 && *state == "0001");
+    for pair in forward.windows(2).rev() {
+        let (state, undone) = (pair[0], pair[1]);
+        migrate(state, fake_risky && undone == scenario.risky);
         check_state(&server, &db, &format!("{state} going back"));
     }
 }
 
 #[test]
-fn proj01_the_endpoints_answer_at_every_state_both_ways() {
-    walk_states(PROJ01, false);
+fn every_scenarios_endpoints_answer_at_every_state_both_ways() {
+    for case in CASES {
+        walk_states(case, false);
+    }
 }
 
 #[test]
-fn proj04_the_endpoints_answer_at_every_state_both_ways() {
-    walk_states(PROJ04, false);
-}
-
-#[test]
-fn proj04_the_endpoints_answer_at_every_state_with_0002_faked() {
-    walk_states(PROJ04, true);
+fn the_endpoints_answer_at_every_state_where_the_safe_path_fakes_the_risky_step() {
+    for case in CASES.into_iter().filter(|c| c.scenario().safe_path_fakes_risky) {
+        walk_states(case, true);
+    }
 }
 
 #[test]

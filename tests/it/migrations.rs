@@ -15,20 +15,23 @@ fn values(db: &TestDb) -> String {
     ))
 }
 
+/// The versions from the scenario's start on.
 fn versions(case: Case) -> Vec<&'static str> {
-    risky_migrations::scenarios::find(case.project)
-        .unwrap()
+    let scenario = case.scenario();
+    scenario
         .migrations()
         .iter()
         .map(|m| m.version)
+        .skip_while(|v| *v != scenario.start)
         .collect()
 }
 
 /// Walks the line one migration at a time; at each, down and up again must
 /// give back the schema and rows of the state before and after.
-fn up_down_up(case: Case, fake_0002: bool) {
+fn up_down_up(case: Case, fake_risky: bool) {
+    let scenario = case.scenario();
     let db = TestDb::new(case);
-    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["migrate", scenario.start]);
     db.manage_ok(&[
         "seed_large_table",
         "--large-count",
@@ -42,7 +45,7 @@ fn up_down_up(case: Case, fake_0002: bool) {
     let versions = versions(case);
     for pair in versions.windows(2) {
         let (previous, version) = (pair[0], pair[1]);
-        let fake = fake_0002 && version == "0002";
+        let fake = fake_risky && version == scenario.risky;
         let step = |target| {
             let mut args = vec!["migrate", target, "--batch-size", "700"];
             if fake {
@@ -92,18 +95,17 @@ fn up_down_up(case: Case, fake_0002: bool) {
 }
 
 #[test]
-fn proj01_every_migration_goes_up_down_and_up_again() {
-    up_down_up(PROJ01, false);
+fn every_migration_of_every_scenario_goes_up_down_and_up_again() {
+    for case in CASES {
+        up_down_up(case, false);
+    }
 }
 
 #[test]
-fn proj04_every_migration_goes_up_down_and_up_again() {
-    up_down_up(PROJ04, false);
-}
-
-#[test]
-fn proj04_the_safe_path_with_0002_faked_goes_up_down_and_up_again() {
-    up_down_up(PROJ04, true);
+fn the_safe_path_with_the_risky_step_faked_goes_up_down_and_up_again() {
+    for case in CASES.into_iter().filter(|c| c.scenario().safe_path_fakes_risky) {
+        up_down_up(case, true);
+    }
 }
 
 #[test]

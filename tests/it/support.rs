@@ -64,6 +64,11 @@ pub const PROJ01: Case = Case {
 pub const CASES: [Case; 2] = [PROJ01, PROJ04];
 
 impl Case {
+    /// The scenario the lab declares for this project.
+    pub fn scenario(&self) -> &'static risky_migrations::scenarios::Scenario {
+        scenarios::find(self.project).expect("a declared scenario")
+    }
+
     /// The first large row as the list endpoint answers it.
     pub fn first_large(&self) -> serde_json::Value {
         match self.key {
