@@ -201,36 +201,8 @@ pub fn backfill(
         return Ok(Vec::new());
     };
     let (specs, default_batch_size) = (recipe.specs, recipe.default_batch_size);
-    let mut conn = db::connect(database_url)?;
-    db::mark_migrator(&mut conn)?;
+    let mut conn = just_before(database_url, scenario, backfill_version)?;
     let sink = &mut std::io::sink();
-    let options = |fake| MigrateOptions {
-        fake,
-        ..MigrateOptions::default()
-    };
-    runner::migrate(
-        &mut conn,
-        scenario,
-        Some(scenario.risky),
-        options(scenario.safe_path_fakes_risky),
-        sink,
-    )?;
-    let before_backfill = scenario
-        .migrations()
-        .iter()
-        .take_while(|m| m.version != backfill_version)
-        .last()
-        .map_or(scenario.start, |m| m.version);
-    runner::migrate(
-        &mut conn,
-        scenario,
-        Some(before_backfill),
-        options(false),
-        sink,
-    )?;
-    // the benchmark's own VACUUMs wait for autovacuum like any maintenance
-    // job (the runner left the migrations' short lock_timeout on the session)
-    conn.batch_execute("SET lock_timeout = 0")?;
 
     let server = serve(database_url, scenario)?;
     let t0 = Instant::now();
@@ -301,7 +273,51 @@ pub fn backfill(
     let floor_window = ("one plain UPDATE".to_owned(), start, at(t0));
     let samples = reads.finish();
     drop(server);
+    Ok(backfill_figures(&samples, windows, floor_window))
+}
 
+/// A migrator's connection to the database on the safe path, just before
+/// migration `version`: the risky step as the safe path takes it (run or
+/// faked), then every step up to `version`.
+fn just_before(
+    database_url: &str,
+    scenario: &'static Scenario,
+    version: &str,
+) -> Result<PgConnection, BenchError> {
+    let mut conn = db::connect(database_url)?;
+    db::mark_migrator(&mut conn)?;
+    let sink = &mut std::io::sink();
+    let options = |fake| MigrateOptions {
+        fake,
+        ..MigrateOptions::default()
+    };
+    runner::migrate(
+        &mut conn,
+        scenario,
+        Some(scenario.risky),
+        options(scenario.safe_path_fakes_risky),
+        sink,
+    )?;
+    let before = scenario
+        .migrations()
+        .iter()
+        .take_while(|m| m.version != version)
+        .last()
+        .map_or(scenario.start, |m| m.version);
+    runner::migrate(&mut conn, scenario, Some(before), options(false), sink)?;
+    // the benchmark's own VACUUMs wait for autovacuum like any maintenance
+    // job (the runner left the migrations' short lock_timeout on the session)
+    conn.batch_execute("SET lock_timeout = 0")?;
+    Ok(conn)
+}
+
+/// Each backfill run's time against the plain UPDATE's, and the reads'
+/// p99 during each, from the probe's samples.
+fn backfill_figures(
+    samples: &[Sample],
+    windows: Vec<(String, f64, f64)>,
+    floor_window: (String, f64, f64),
+) -> Vec<Figure> {
     let p99 = |from: f64, to: f64| {
         let during: Vec<&Sample> = samples
             .iter()
@@ -342,7 +358,7 @@ pub fn backfill(
         "ms",
         "",
     ));
-    Ok(figures)
+    figures
 }
 
 /// Runs a tool, failing with its stderr.

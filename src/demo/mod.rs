@@ -223,7 +223,6 @@ pub fn run_project(
     log: &mut dyn Write,
     status: &dyn Fn(&str),
 ) -> Result<ProjectReport, DemoError> {
-    let [small, large] = scenario.tables();
     let mut conn = db::connect(database_url)?;
     db::mark_migrator(&mut conn)?;
     let settings = RunSettings {
@@ -234,17 +233,56 @@ pub fn run_project(
         lock: options.lock,
         vacuum_every: options.vacuum_every,
     };
-    let migrate_options = |fake| MigrateOptions {
+    prepare(&mut conn, scenario, &options, settings, log, status)?;
+    let postgres = db::server_version(&mut conn)?;
+    status("starting the server, the probes and the lock monitor");
+    let instruments = Instruments::start(scenario, database_url, &options)?;
+    let planned = plan(scenario);
+    let windows = walk(
+        &mut conn,
+        scenario,
+        database_url,
+        (&planned, &options, settings),
+        instruments.t0,
+        log,
+        status,
+    )?;
+    status("stopping the probes");
+    let measured = instruments.finish();
+    status("checking every acknowledged write");
+    report(
+        &mut conn,
+        scenario,
+        &options,
+        postgres,
+        (&planned, windows),
+        measured,
+    )
+}
+
+fn migrate_options(settings: RunSettings, fake: bool) -> MigrateOptions {
+    MigrateOptions {
         fake,
         plan: false,
         settings,
-    };
+    }
+}
+
+/// The scenario's start, seeded.
+fn prepare(
+    conn: &mut PgConnection,
+    scenario: &'static Scenario,
+    options: &DemoOptions,
+    settings: RunSettings,
+    log: &mut dyn Write,
+    status: &dyn Fn(&str),
+) -> Result<(), DemoError> {
     status(&format!("migrating to {}", scenario.start));
     runner::migrate(
-        &mut conn,
+        conn,
         scenario,
         Some(scenario.start),
-        migrate_options(false),
+        migrate_options(settings, false),
         log,
     )?;
     status(&format!(
@@ -253,48 +291,114 @@ pub fn run_project(
     ));
     let plan_seed = scenario.seed_plan();
     seed::seed(
-        &mut conn,
+        conn,
         plan_seed,
         options.large_count,
         plan_seed.default_batch_size,
         options.progress,
         log,
     )?;
-    let postgres = db::server_version(&mut conn)?;
+    Ok(())
+}
 
-    status("starting the server, the probes and the lock monitor");
-    let server = web::Running::spawn(
-        AppState {
-            pool: db::pool(database_url, 16),
-            scenario,
-        },
-        2,
-    )
-    .map_err(DemoError::Server)?;
-    let t0 = Instant::now();
-    let probe = |path: &str, method| {
-        ProbeConfig::until_stopped(server.url(path), method, options.interval, options.timeout)
-    };
-    let reads = Probe::start(probe("/list_large/", Method::Get), t0, None);
-    let writes = Probe::start(probe("/large/", Method::Post), t0, None);
-    let lock_interval = Duration::from_millis(10);
-    let monitor = LockMonitor::start(database_url, &[small, large], lock_interval, t0)?;
-    let writers = match options.writers {
-        0 => None,
-        n => Some(load::Writers::start(
-            database_url,
-            scenario,
-            n,
-            options.large_count,
-            Duration::from_millis(10),
-        )?),
-    };
+/// What watches the walkthrough: the server, the read and write probes,
+/// the lock monitor, and the steady writers.
+struct Instruments {
+    t0: Instant,
+    server: web::Running,
+    reads: Probe,
+    writes: Probe,
+    monitor: LockMonitor,
+    writers: Option<load::Writers>,
+}
 
-    let planned = plan(scenario);
+/// What the instruments saw.
+struct Measured {
+    end_ms: f64,
+    lock_samples: Vec<locks::LockSample>,
+    writer_counts: load::WriterCounts,
+    reads: Vec<Sample>,
+    writes: Vec<Sample>,
+}
+
+/// How often the lock monitor samples `pg_locks`.
+const LOCK_INTERVAL: Duration = Duration::from_millis(10);
+
+impl Instruments {
+    fn start(
+        scenario: &'static Scenario,
+        database_url: &str,
+        options: &DemoOptions,
+    ) -> Result<Self, DemoError> {
+        let server = web::Running::spawn(
+            AppState {
+                pool: db::pool(database_url, 16),
+                scenario,
+            },
+            2,
+        )
+        .map_err(DemoError::Server)?;
+        let t0 = Instant::now();
+        let probe = |path: &str, method| {
+            ProbeConfig::until_stopped(server.url(path), method, options.interval, options.timeout)
+        };
+        let reads = Probe::start(probe("/list_large/", Method::Get), t0, None);
+        let writes = Probe::start(probe("/large/", Method::Post), t0, None);
+        let monitor = LockMonitor::start(database_url, &scenario.tables(), LOCK_INTERVAL, t0)?;
+        let writers = match options.writers {
+            0 => None,
+            n => Some(load::Writers::start(
+                database_url,
+                scenario,
+                n,
+                options.large_count,
+                Duration::from_millis(10),
+            )?),
+        };
+        Ok(Instruments {
+            t0,
+            server,
+            reads,
+            writes,
+            monitor,
+            writers,
+        })
+    }
+
+    fn finish(self) -> Measured {
+        let end_ms = since(self.t0);
+        let measured = Measured {
+            end_ms,
+            lock_samples: self.monitor.finish(),
+            writer_counts: self.writers.map(load::Writers::finish).unwrap_or_default(),
+            reads: self.reads.finish(),
+            writes: self.writes.finish(),
+        };
+        drop(self.server);
+        measured
+    }
+}
+
+/// When a step ran (ms since the probes started), and the tables it rewrote.
+type Window = (f64, f64, Vec<String>);
+
+/// Runs the planned steps, each behind a held transaction if asked, with
+/// a pause after each for the queued traffic to drain.
+fn walk(
+    conn: &mut PgConnection,
+    scenario: &'static Scenario,
+    database_url: &str,
+    (planned, options, settings): (&[Planned], &DemoOptions, RunSettings),
+    t0: Instant,
+    log: &mut dyn Write,
+    status: &dyn Fn(&str),
+) -> Result<Vec<Window>, DemoError> {
+    let tables = scenario.tables();
+    let [_, large] = tables;
     let mut windows = Vec::new();
     for (i, step) in planned.iter().enumerate() {
         status(&format!("step {}/{}: {}", i + 1, planned.len(), step.name));
-        let before = locks::relfilenodes(&mut conn, &[small, large])?;
+        let before = locks::relfilenodes(conn, &tables)?;
         let holder = match (options.hold_lock, step.kind) {
             (Some(hold), kind) if kind != StepKind::Baseline => {
                 Some(load::Holder::start(database_url, large, hold)?)
@@ -306,21 +410,21 @@ pub fn run_project(
             Action::Wait => std::thread::sleep(options.settle),
             Action::Migrate { target, fake } => {
                 runner::migrate(
-                    &mut conn,
+                    conn,
                     scenario,
                     Some(target),
-                    migrate_options(*fake),
+                    migrate_options(settings, *fake),
                     log,
                 )?;
             }
             Action::Naive(sql) => {
                 writeln!(log, "naive, rolled back: {sql};")?;
-                run_rolled_back(&mut conn, sql)?;
+                run_rolled_back(conn, sql)?;
             }
         }
         let end_ms = since(t0);
         drop(holder);
-        let after = locks::relfilenodes(&mut conn, &[small, large])?;
+        let after = locks::relfilenodes(conn, &tables)?;
         let mut rewritten: Vec<String> = before
             .iter()
             .filter(|(t, node)| after.get(*t).is_some_and(|n| n != *node))
@@ -331,40 +435,46 @@ pub fn run_project(
         // let the traffic that queued drain before the next step
         std::thread::sleep(options.settle);
     }
-    status("stopping the probes");
-    let end_ms = since(t0);
-    let lock_samples = monitor.finish();
-    let writer_counts = writers.map(load::Writers::finish).unwrap_or_default();
-    let reads = reads.finish();
-    let writes = writes.finish();
-    drop(server);
+    Ok(windows)
+}
 
+/// The report: each step's window read off the probes and the lock
+/// samples, every acknowledged write found, every row accounted for.
+fn report(
+    conn: &mut PgConnection,
+    scenario: &'static Scenario,
+    options: &DemoOptions,
+    postgres: String,
+    (planned, windows): (&[Planned], Vec<Window>),
+    measured: Measured,
+) -> Result<ProjectReport, DemoError> {
+    let [_, large] = scenario.tables();
+    let interval_ms = LOCK_INTERVAL.as_secs_f64() * 1000.0;
     let steps = planned
         .iter()
-        .zip(&windows)
-        .map(|(step, (start_ms, end_ms_step, rewritten))| {
-            let interval_ms = lock_interval.as_secs_f64() * 1000.0;
-            let lock = locks::summarize(&lock_samples, large, *start_ms, *end_ms_step, interval_ms);
+        .zip(windows)
+        .map(|(step, (start_ms, end_ms, rewritten))| {
+            let lock =
+                locks::summarize(&measured.lock_samples, large, start_ms, end_ms, interval_ms);
             StepReport::new(
                 &step.name,
                 step.kind,
-                *start_ms,
-                *end_ms_step,
-                (lock, interval_ms),
-                rewritten.clone(),
-                &reads,
-                &writes,
+                start_ms,
                 end_ms,
+                (lock, interval_ms),
+                rewritten,
+                &measured.reads,
+                &measured.writes,
+                measured.end_ms,
             )
         })
         .collect();
-    status("checking every acknowledged write");
-    let present = verify_writes(&mut conn, large, &writes)?;
-    let counts = count_rows(
-        &mut conn,
+    let present = verify_writes(conn, large, &measured.writes)?;
+    let (rows_in_table, probe_writes) = count_rows(
+        conn,
         scenario,
         options.large_count,
-        writer_counts.inserted,
+        measured.writer_counts.inserted,
     )?;
     Ok(ProjectReport {
         project: scenario.project().to_owned(),
@@ -374,15 +484,15 @@ pub fn run_project(
         timeout_ms: options.timeout.as_secs_f64() * 1000.0,
         steps,
         writes_acknowledged: present,
-        writers: writer_counts,
-        rows_in_table: counts.0,
-        probe_writes_in_table: counts.1,
-        late_writes: counts.1.saturating_sub(present as i64).max(0),
+        writers: measured.writer_counts,
+        rows_in_table,
+        probe_writes_in_table: probe_writes,
+        late_writes: probe_writes.saturating_sub(present as i64).max(0),
         hold_lock_ms: options.hold_lock.map(|h| h.as_secs_f64() * 1000.0),
         lock_timeout_ms: Some(options.lock.timeout.as_secs_f64() * 1000.0),
-        end_ms,
-        reads,
-        writes,
+        end_ms: measured.end_ms,
+        reads: measured.reads,
+        writes: measured.writes,
     })
 }
 

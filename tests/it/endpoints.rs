@@ -68,7 +68,10 @@ fn every_scenarios_endpoints_answer_at_every_state_both_ways() {
 
 #[test]
 fn the_endpoints_answer_at_every_state_where_the_safe_path_fakes_the_risky_step() {
-    for case in CASES.into_iter().filter(|c| c.scenario().safe_path_fakes_risky) {
+    for case in CASES
+        .into_iter()
+        .filter(|c| c.scenario().safe_path_fakes_risky)
+    {
         walk_states(case, true);
     }
 }

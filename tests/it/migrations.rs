@@ -103,7 +103,10 @@ fn every_migration_of_every_scenario_goes_up_down_and_up_again() {
 
 #[test]
 fn the_safe_path_with_the_risky_step_faked_goes_up_down_and_up_again() {
-    for case in CASES.into_iter().filter(|c| c.scenario().safe_path_fakes_risky) {
+    for case in CASES
+        .into_iter()
+        .filter(|c| c.scenario().safe_path_fakes_risky)
+    {
         up_down_up(case, true);
     }
 }
