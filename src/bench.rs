@@ -208,7 +208,7 @@ pub fn backfill(
     let t0 = Instant::now();
     let reads = Probe::start(
         ProbeConfig::until_stopped(
-            server.url("/list_large/"),
+            server.url(scenario.read_probe),
             Method::Get,
             Duration::from_millis(20),
             Duration::from_secs(3),
@@ -431,7 +431,8 @@ pub fn endpoint(
     db::connect(database_url)?
         .batch_execute(&format!("VACUUM ANALYZE {}", scenario.seed.large.table))?;
     let server = serve(database_url, scenario)?;
-    let url = server.url("/list_large/");
+    let path = scenario.read_probe;
+    let url = server.url(path);
     let wrk = |seconds: u64| {
         let duration = format!("-d{seconds}s");
         tool(
@@ -441,7 +442,7 @@ pub fn endpoint(
     };
     status("warming up (wrk for 2 s, not counted)");
     wrk(2)?;
-    status(&format!("wrk -t2 -c16 -d{seconds}s on /list_large/"));
+    status(&format!("wrk -t2 -c16 -d{seconds}s on {path}"));
     let out = wrk(seconds)?;
     drop(server);
     let (rate, p50, p99) = parse_wrk(&out).ok_or_else(|| BenchError::Tool {
@@ -473,7 +474,7 @@ pub fn endpoint(
     const DJANGO_RPS: f64 = 217.0;
     Ok(vec![
         Figure::new(
-            "/list_large/ throughput (wrk -t2 -c16)",
+            format!("{path} throughput (wrk -t2 -c16)"),
             rate,
             Some(simple.tps),
             "req/s",
@@ -494,14 +495,14 @@ pub fn endpoint(
             ">= 10x",
         ),
         Figure::new(
-            "/list_large/ p50 (pgbench: the SELECT alone)",
+            format!("{path} p50 (pgbench: the SELECT alone)"),
             p50,
             simple.percentile(0.50),
             "ms",
             "",
         ),
         Figure::new(
-            "/list_large/ p99 (pgbench: the SELECT alone)",
+            format!("{path} p99 (pgbench: the SELECT alone)"),
             p99,
             simple.percentile(0.99),
             "ms",

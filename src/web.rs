@@ -1,13 +1,15 @@
-//! The HTTP server: the seeds' endpoints on actix-web, for any scenario.
+//! The HTTP server: a scenario's endpoints on actix-web.
 //!
-//! `GET /list_small/` and `GET /list_large/` answer the seed's JSON,
-//! `POST /large/` with `{"name": ".."}` inserts a row and answers 201 with its
-//! id (the lab's write probe). Database work runs on actix's blocking pool,
+//! It routes what the scenario declares ([`crate::scenarios::endpoints`]:
+//! for the seeds, `GET /list_small/` and `GET /list_large/` answer the
+//! seed's JSON, `POST /large/` inserts a row, the lab's write probe). Database
+//! work runs on actix's blocking pool,
 //! so a request stuck behind a migration's lock holds a blocking thread, not
 //! the event loop: other requests still get their answer or their timeout.
 //! Errors are JSON, never database text: 503 when the database is unreachable
 //! or a table is missing, 500 otherwise.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
@@ -15,11 +17,11 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use diesel::PgConnection;
 use diesel::result::Error as DieselError;
-use serde::Deserialize;
 
 use crate::db::PgPool;
 use crate::pg_error::{self, Condition};
-use crate::scenarios::{Scenario, Which};
+use crate::scenarios::Scenario;
+use crate::scenarios::endpoints::{Endpoint, EndpointError, Request, Verb};
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -80,7 +82,7 @@ impl ApiError {
 async fn with_conn<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut diesel::PgConnection, &'static Scenario) -> Result<T, DieselError>
+    F: FnOnce(&mut diesel::PgConnection, &'static Scenario) -> Result<T, EndpointError>
         + Send
         + 'static,
 {
@@ -91,64 +93,67 @@ where
             tracing::warn!(%error, "no database connection");
             ApiError::Unavailable
         })?;
-        conn.run(|conn| work(conn, scenario)).map_err(|error| {
-            conn.run(|conn| Ok(ApiError::from_query(conn, scenario, error)))
-                .unwrap_or(ApiError::Unavailable)
+        // the pooled connection watches the database errors (a lost
+        // connection is dropped); a bad request is the handler's own answer
+        let outcome = conn.run(|conn| match work(conn, scenario) {
+            Ok(value) => Ok(Ok(value)),
+            Err(EndpointError::BadRequest(message)) => Ok(Err(ApiError::BadRequest(message))),
+            Err(EndpointError::Query(error)) => Err(error),
+        });
+        outcome.unwrap_or_else(|error| {
+            Err(conn
+                .run(|conn| Ok(ApiError::from_query(conn, scenario, error)))
+                .unwrap_or(ApiError::Unavailable))
         })
     })
     .await
     .map_err(|_| ApiError::Internal)?
 }
 
-/// 200 with a JSON body serialized on the blocking thread.
-fn json_body(body: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(body)
-}
-
-async fn list_large(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let body = with_conn(&state, |conn, s| s.list(conn, Which::Large)).await?;
-    Ok(json_body(body))
-}
-
-async fn list_small(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let body = with_conn(&state, |conn, s| s.list(conn, Which::Small)).await?;
-    Ok(json_body(body))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NewRow {
-    pub name: String,
-}
-
-/// The seeds' `name varchar(100)`.
-const MAX_NAME: usize = 100;
-
-async fn create_large(
+/// Serves one declared endpoint: its handler on the blocking pool, its
+/// reply as JSON, its errors as JSON without database text.
+async fn serve(
     state: web::Data<AppState>,
-    row: web::Json<NewRow>,
+    endpoint: Endpoint,
+    query: HashMap<String, String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let name = row.into_inner().name;
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(ApiError::BadRequest(format!(
-            "name must be 1 to {MAX_NAME} characters"
-        )));
-    }
-    let reply_name = name.clone();
-    let id = with_conn(&state, move |conn, s| s.create_large(conn, &name)).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id, "name": reply_name })))
+    let reply = with_conn(&state, move |conn, scenario| {
+        (endpoint.handler)(
+            scenario,
+            conn,
+            Request {
+                query: &query,
+                body: &body,
+            },
+        )
+    })
+    .await?;
+    let status = StatusCode::from_u16(reply.status).map_err(|_| ApiError::Internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(reply.body))
 }
 
-/// Routes and JSON error handling, for `App::configure`.
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .app_data(web::JsonConfig::default().error_handler(|error, _| {
-            ApiError::BadRequest(format!("expected {{\"name\": \"..\"}}: {error}")).into()
-        }))
-        .route("/list_large/", web::get().to(list_large))
-        .route("/list_small/", web::get().to(list_small))
-        .route("/large/", web::post().to(create_large));
+/// The scenario's endpoints, for `App::configure`.
+pub fn routes(config: &mut web::ServiceConfig, scenario: &'static Scenario) {
+    for endpoint in scenario.endpoints {
+        let method = match endpoint.verb {
+            Verb::Get => web::get(),
+            Verb::Post => web::post(),
+        };
+        let endpoint = *endpoint;
+        config.route(
+            endpoint.path,
+            method.to(
+                move |state: web::Data<AppState>,
+                      query: web::Query<HashMap<String, String>>,
+                      body: web::Bytes| {
+                    serve(state, endpoint, query.into_inner(), body)
+                },
+            ),
+        );
+    }
 }
 
 /// HTTP workers (event loops): half the cores, at least one. The database
@@ -165,6 +170,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
     // database work runs on the blocking pool, and can only go as fast as
     // the connections it waits for: more threads than connections only queue
     let blocking = state.pool.max_size() as usize;
+    let scenario = state.scenario;
     let data = web::Data::new(state);
     // the access log costs allocations per request even when filtered out
     let logged = tracing::enabled!(target: "actix_web::middleware::logger", tracing::Level::INFO);
@@ -175,7 +181,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
                 logged,
                 actix_web::middleware::Logger::new("\"%r\" %s %b %Dms"),
             ))
-            .configure(routes)
+            .configure(|config| routes(config, scenario))
     })
     .workers(workers)
     .worker_max_blocking_threads(blocking.div_ceil(workers.max(1)).max(1))

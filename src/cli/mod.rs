@@ -154,11 +154,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&here()?, args, out),
         // a probe with --url needs no project
         Command::Probe(args) => {
-            let port = match args.url {
+            let target = match args.url {
                 Some(_) => None,
-                None => Some(here()?.port),
+                None => {
+                    let project = here()?;
+                    Some((project.port, project.scenario))
+                }
             };
-            probe::run(args, port, out)
+            probe::run(args, target, out)
         }
         // the demo runs every project unless one is named or it is run in
         // a project's directory, as every other command acts on that one

@@ -34,9 +34,13 @@ pub struct Args {
     pub write: bool,
 }
 
+/// The project a probe without `--url` hits: its port, and its scenario's
+/// probe paths.
+pub type Target = (u16, &'static crate::scenarios::Scenario);
+
 /// The URL to probe: the flag, or the project's endpoint on its port.
-pub fn url(args: &Args, port: Option<u16>) -> anyhow::Result<String> {
-    match (&args.url, port) {
+pub fn url(args: &Args, target: Option<Target>) -> anyhow::Result<String> {
+    match (&args.url, target) {
         (Some(url), _) => match url::Url::parse(url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
                 Ok(url.clone())
@@ -45,19 +49,23 @@ pub fn url(args: &Args, port: Option<u16>) -> anyhow::Result<String> {
                 "--url {url:?} is not an http:// URL: give it whole, e.g. http://127.0.0.1:8000/list_large/"
             ),
         },
-        (None, Some(port)) => {
-            let path = if args.write { "large/" } else { "list_large/" };
-            Ok(format!("http://127.0.0.1:{port}/{path}"))
+        (None, Some((port, scenario))) => {
+            let path = if args.write {
+                scenario.write_probe
+            } else {
+                scenario.read_probe
+            };
+            Ok(format!("http://127.0.0.1:{port}{path}"))
         }
         (None, None) => anyhow::bail!("no project here to probe: pass --url"),
     }
 }
 
-pub fn run(args: Args, port: Option<u16>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, target: Option<Target>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if args.interval.is_zero() {
         anyhow::bail!("--interval must be more than 0");
     }
-    let url = url(&args, port)?;
+    let url = url(&args, target)?;
     let method = if args.write {
         Method::Post
     } else {

@@ -342,8 +342,8 @@ impl Instruments {
         let probe = |path: &str, method| {
             ProbeConfig::until_stopped(server.url(path), method, options.interval, options.timeout)
         };
-        let reads = Probe::start(probe("/list_large/", Method::Get), t0, None);
-        let writes = Probe::start(probe("/large/", Method::Post), t0, None);
+        let reads = Probe::start(probe(scenario.read_probe, Method::Get), t0, None);
+        let writes = Probe::start(probe(scenario.write_probe, Method::Post), t0, None);
         let monitor = LockMonitor::start(database_url, &scenario.tables(), LOCK_INTERVAL, t0)?;
         let writers = match options.writers {
             0 => None,

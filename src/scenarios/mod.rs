@@ -5,6 +5,7 @@
 //! serving and measuring live in the shared lab modules. A new scenario is one
 //! more module here, one more project directory, and one line in [`all`].
 
+pub mod endpoints;
 pub mod proj01_add_not_null_constraint;
 pub mod proj04_change_column_type;
 
@@ -47,6 +48,11 @@ pub struct Scenario {
     pub risky: &'static str,
     pub safe_path_fakes_risky: bool,
     pub seed: SeedPlan,
+    /// What the server serves.
+    pub endpoints: &'static [endpoints::Endpoint],
+    /// The paths the demo's read and write probes hit, among `endpoints`.
+    pub read_probe: &'static str,
+    pub write_probe: &'static str,
     pub list: ListFn,
     /// The SQL `GET /list_large/` sends, taken from the very query the
     /// endpoint runs: what the benchmark gives pgbench, and what the plan

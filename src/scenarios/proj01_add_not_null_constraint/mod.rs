@@ -19,6 +19,7 @@ use crate::db;
 use crate::embedded::PROJ01_ADD_NOT_NULL_CONSTRAINT;
 use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
+use crate::scenarios::endpoints::SEED_ENDPOINTS;
 use crate::scenarios::{FirstRows, Scenario, Which, insert_returning_id, list_json, sql_of};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::UserJson;
@@ -49,6 +50,9 @@ pub static SCENARIO: Scenario = Scenario {
         floor_columns: "id, name",
         floor_select: "SELECT i, 'LargeUser_' || i FROM generate_series(1::bigint, $1) AS i",
     },
+    endpoints: &SEED_ENDPOINTS,
+    read_probe: "/list_large/",
+    write_probe: "/large/",
     list,
     list_large_sql: || sql_of(&large_list()),
     create_large,

@@ -17,6 +17,7 @@ use crate::backfill::BackfillSpec;
 use crate::embedded::PROJ04_CHANGE_COLUMN_TYPE;
 use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
+use crate::scenarios::endpoints::SEED_ENDPOINTS;
 use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json, sql_of};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::RecordJson;
@@ -47,6 +48,9 @@ pub static SCENARIO: Scenario = Scenario {
         floor_columns: "id, name, created_at",
         floor_select: "SELECT i, 'LargeRecord_' || i, '2024-01-' || lpad(((i - 1) % 28 + 1)::text, 2, '0') || ' 10:00:00' FROM generate_series(1::bigint, $1) AS i",
     },
+    endpoints: &SEED_ENDPOINTS,
+    read_probe: "/list_large/",
+    write_probe: "/large/",
     list,
     list_large_sql: || sql_of(&PreparedSql(LIST_SQL[1])),
     create_large,
