@@ -101,12 +101,22 @@ pub fn main() -> ExitCode {
     let mut out = stdout.lock();
     match run(cli, &mut out) {
         Ok(code) => code,
+        // `manage probe | head`: the reader has gone, nothing to report
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = out.flush();
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+fn broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The error chain on one line, each cause once.

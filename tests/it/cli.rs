@@ -374,3 +374,38 @@ fn a_probe_url_without_scheme_and_a_project_given_as_a_path() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// `manage probe | head -1`: when the reader goes, manage ends quietly.
+#[test]
+fn a_closed_output_ends_the_probe_quietly() {
+    use std::io::BufRead;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    drop(silent);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_manage"))
+        .args([
+            "probe",
+            "--url",
+            &url,
+            "--interval",
+            "0.01",
+            "--count",
+            "1000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("Request 1"), "{first}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
