@@ -10,19 +10,19 @@
 //!
 //! - statements that may wait on a lock or be cancelled are sent through
 //!   [`execute`], inside a PL/pgSQL block that catches `lock_not_available`,
-//!   `query_canceled`, `undefined_table` and the `duplicate_*` conditions by
-//!   condition name and raises them
-//!   again with the same SQLSTATE and the message prefixed
-//!   `[SQLSTATE 55P03]`: ASCII the lab wrote, in every language. (Asking for
-//!   English messages with `SET lc_messages` was the other way; it needs
-//!   superuser rights, which production migrators rarely have, and would
-//!   still be matching words.)
+//!   `query_canceled`, `undefined_table` and the `duplicate_*` conditions
+//!   by name and raises them again with the same SQLSTATE and the message
+//!   prefixed `[SQLSTATE 55P03]`: ASCII the lab wrote, in every language.
+//!   (Asking for English messages with `SET lc_messages` was the other way;
+//!   it needs superuser rights, which production migrators rarely have, and
+//!   would still be matching words.)
 //! - lost connections come from diesel's kinds, which it derives from the
 //!   SQLSTATE and libpq's connection status;
-//! - what cannot be tagged is established by fact instead: a query the
-//!   server's endpoints run fails, and [`crate::db::missing_table`] asks `to_regclass`
-//!   whether its table exists; a statement fails after Ctrl-C, and the lab
-//!   knows it sent the cancel itself (`interrupt::requested`).
+//! - what cannot be tagged is established by fact instead: when a query of
+//!   the server's endpoints fails, [`crate::db::missing_table`] asks
+//!   `to_regclass` whether its table exists; when a statement fails after
+//!   Ctrl-C, the lab knows it sent the cancel itself
+//!   (`interrupt::requested`).
 //!
 //! Statements that PL/pgSQL cannot run (transaction control, `VACUUM`,
 //! `CREATE INDEX CONCURRENTLY`) go through [`execute_plain`]; a lock timeout
