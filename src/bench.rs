@@ -150,7 +150,7 @@ pub fn seeding(
 
     status("the floor: INSERT .. SELECT generate_series into a copy of the table");
     let mut conn = db::connect(database_url)?;
-    let large = plan.large.table;
+    let large = plan.large().table;
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS bench_floor; CREATE TABLE bench_floor (LIKE {large} INCLUDING ALL)"
     ))?;
@@ -216,7 +216,7 @@ pub fn backfill(
         t0,
         None,
     );
-    let [_, large] = scenario.tables();
+    let large = scenario.large_table();
     let mut windows = Vec::new();
     let at = |t0: Instant| t0.elapsed().as_secs_f64() * 1000.0;
     let fixed = |size: u64| BackfillOptions {
@@ -429,7 +429,7 @@ pub fn endpoint(
     // a settled table: no autovacuum of the fresh rows during the measurement
     status("VACUUM ANALYZE before measuring");
     db::connect(database_url)?
-        .batch_execute(&format!("VACUUM ANALYZE {}", scenario.seed.large.table))?;
+        .batch_execute(&format!("VACUUM ANALYZE {}", scenario.large_table()))?;
     let server = serve(database_url, scenario)?;
     let path = scenario.read_probe;
     let url = server.url(path);

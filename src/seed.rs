@@ -25,6 +25,15 @@ pub type RowWriter<'a> = &'a dyn Fn(&mut dyn Write, u64) -> io::Result<()>;
 /// Copies the rows of `ids` into a table, one COPY statement.
 pub type CopyFn = fn(&mut PgConnection, Range<u64>) -> Result<usize, SeedError>;
 
+/// How many rows a seeded table gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Always this many (the seeds' small tables, a table of customers).
+    Fixed(u64),
+    /// `--large-count`: the table the lab is about.
+    Large,
+}
+
 /// A table the seed fills.
 #[derive(Debug, Clone, Copy)]
 pub struct SeedTable {
@@ -32,14 +41,15 @@ pub struct SeedTable {
     /// The model name the lines use, e.g. `LargeRecord`.
     pub label: &'static str,
     pub copy: CopyFn,
+    pub rows: Rows,
 }
 
 /// What a scenario seeds, and its defaults (the seed's flags).
 #[derive(Debug, Clone, Copy)]
 pub struct SeedPlan {
-    pub small: SeedTable,
-    pub small_count: u64,
-    pub large: SeedTable,
+    /// Every table the scenario has, in the order they are filled (a table
+    /// before those that reference it); exactly one has [`Rows::Large`].
+    pub tables: &'static [SeedTable],
     pub default_large_count: u64,
     pub default_batch_size: u64,
     /// The same large rows from SQL alone (`$1` rows): the floor the
@@ -47,6 +57,29 @@ pub struct SeedPlan {
     pub floor_columns: &'static str,
     pub floor_select: &'static str,
 }
+
+impl SeedPlan {
+    /// The table with `--large-count` rows: the one the lab watches.
+    pub fn large(&self) -> &SeedTable {
+        self.tables
+            .iter()
+            .find(|t| t.rows == Rows::Large)
+            .or(self.tables.last())
+            .unwrap_or(&EMPTY)
+    }
+
+    pub fn table_names(&self) -> Vec<&'static str> {
+        self.tables.iter().map(|t| t.table).collect()
+    }
+}
+
+/// What [`SeedPlan::large`] answers for a plan without tables.
+static EMPTY: SeedTable = SeedTable {
+    table: "",
+    label: "",
+    copy: |_, _| Ok(0),
+    rows: Rows::Large,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -95,7 +128,8 @@ pub struct SeedReport {
     pub took: Duration,
 }
 
-/// Replaces both tables' rows with `small_count` and `large_count` fresh rows.
+/// Replaces every table's rows with fresh ones: `large_count` in the large
+/// table, the fixed count in the others.
 pub fn seed(
     conn: &mut PgConnection,
     plan: &SeedPlan,
@@ -107,15 +141,18 @@ pub fn seed(
     if batch_size == 0 {
         return Err(SeedError::ZeroBatch);
     }
+    let tables = plan.table_names().join(", ");
     db::require_tables(
         conn,
-        &[plan.small.table, plan.large.table],
+        &plan.table_names(),
         "run `manage migrate 0001` first (seeding works at every state from 0001 on)",
     )?;
     // replacing the rows is the seed's behaviour (the originals' command
     // deletes them first): say what goes before it goes
-    let removed = [&plan.large, &plan.small]
-        .into_iter()
+    let removed = plan
+        .tables
+        .iter()
+        .rev()
         .map(|t| Ok(format!("{} {} rows", present(conn, t.table)?, t.label)))
         .collect::<Result<Vec<_>, SeedError>>()?;
     writeln!(
@@ -126,34 +163,23 @@ pub fn seed(
     )?;
     let started = Instant::now();
     conn.transaction(|conn| -> Result<(), SeedError> {
-        diesel::sql_query(format!(
-            "TRUNCATE {}, {} RESTART IDENTITY",
-            plan.small.table, plan.large.table
-        ))
-        .execute(conn)?;
-        fill(
-            conn,
-            &plan.small,
-            plan.small_count,
-            plan.small_count.max(1),
-            false,
-            out,
-        )?;
-        fill(conn, &plan.large, large_count, batch_size, progress, out)?;
+        diesel::sql_query(format!("TRUNCATE {tables} RESTART IDENTITY")).execute(conn)?;
+        for table in plan.tables {
+            match table.rows {
+                Rows::Fixed(n) => fill(conn, table, n, n.max(1), false, out)?,
+                Rows::Large => fill(conn, table, large_count, batch_size, progress, out)?,
+            }
+        }
         Ok(())
     })?;
     // fresh statistics, so the first queries after seeding plan well
-    diesel::sql_query(format!(
-        "ANALYZE {}, {}",
-        plan.small.table, plan.large.table
-    ))
-    .execute(conn)?;
+    diesel::sql_query(format!("ANALYZE {tables}")).execute(conn)?;
     let took = started.elapsed();
     writeln!(
         out,
         "Seeded {} {} rows in {} ({} rows/s), peak memory {:.1} MiB",
         HumanCount(large_count),
-        plan.large.label,
+        plan.large().label,
         timing::seconds(took),
         HumanCount((large_count as f64 / took.as_secs_f64().max(1e-9)) as u64),
         peak_rss_mib()

@@ -88,7 +88,7 @@ impl Writers {
         max_id: u64,
         pause: Duration,
     ) -> Result<Writers, DbError> {
-        let [_, table] = scenario.tables();
+        let table = scenario.large_table();
         let stop = Arc::new(AtomicBool::new(false));
         let (inserted, updated, failed) = (
             Arc::new(AtomicU64::new(0)),

@@ -394,7 +394,7 @@ fn walk(
     status: &dyn Fn(&str),
 ) -> Result<Vec<Window>, DemoError> {
     let tables = scenario.tables();
-    let [_, large] = tables;
+    let large = scenario.large_table();
     let mut windows = Vec::new();
     for (i, step) in planned.iter().enumerate() {
         status(&format!("step {}/{}: {}", i + 1, planned.len(), step.name));
@@ -448,7 +448,7 @@ fn report(
     (planned, windows): (&[Planned], Vec<Window>),
     measured: Measured,
 ) -> Result<ProjectReport, DemoError> {
-    let [_, large] = scenario.tables();
+    let large = scenario.large_table();
     let interval_ms = LOCK_INTERVAL.as_secs_f64() * 1000.0;
     let steps = planned
         .iter()
@@ -513,7 +513,7 @@ fn count_rows(
     seeded: u64,
     inserted: u64,
 ) -> Result<(i64, i64), DemoError> {
-    let [_, large] = scenario.tables();
+    let large = scenario.large_table();
     let count = |conn: &mut PgConnection, sql: String| {
         diesel::sql_query(sql)
             .get_result::<Count>(conn)

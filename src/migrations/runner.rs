@@ -322,7 +322,7 @@ fn run_step(
     // whole: retry it whole (the Rust ones retry statement by statement)
     let result = match lock.filter(|_| step.files.run_in_transaction()) {
         Some(policy) => {
-            let [_, large] = scenario.tables();
+            let large = scenario.large_table();
             retry::with_retries(conn, &policy, large, out, attempt)
         }
         None => attempt(conn, out).map_err(retry::RetryError::Failed),

@@ -91,8 +91,14 @@ impl Scenario {
     }
 
     /// The tables, small then large.
-    pub fn tables(&self) -> [&'static str; 2] {
-        [self.seed.small.table, self.seed.large.table]
+    /// Every table the scenario seeds, in fill order.
+    pub fn tables(&self) -> Vec<&'static str> {
+        self.seed.table_names()
+    }
+
+    /// The table the lab watches: the one `--large-count` fills.
+    pub fn large_table(&self) -> &'static str {
+        self.seed.large().table
     }
 
     pub fn list(&self, conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {

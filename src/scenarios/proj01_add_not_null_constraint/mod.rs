@@ -21,7 +21,7 @@ use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::endpoints::SEED_ENDPOINTS;
 use crate::scenarios::{FirstRows, Scenario, Which, insert_returning_id, list_json, sql_of};
-use crate::seed::{self, SeedError, SeedPlan, SeedTable};
+use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
 use models::UserJson;
 use schema::{large_user, small_user};
 
@@ -34,17 +34,20 @@ pub static SCENARIO: Scenario = Scenario {
     risky: "0002",
     safe_path_fakes_risky: false,
     seed: SeedPlan {
-        small: SeedTable {
-            table: "small_user",
-            label: "SmallUser",
-            copy: copy_small,
-        },
-        small_count: 10,
-        large: SeedTable {
-            table: "large_user",
-            label: "LargeUser",
-            copy: copy_large,
-        },
+        tables: &[
+            SeedTable {
+                table: "small_user",
+                label: "SmallUser",
+                copy: copy_small,
+                rows: Rows::Fixed(10),
+            },
+            SeedTable {
+                table: "large_user",
+                label: "LargeUser",
+                copy: copy_large,
+                rows: Rows::Large,
+            },
+        ],
         default_large_count: 100_000_000,
         default_batch_size: 10_000,
         floor_columns: "id, name",

@@ -19,7 +19,7 @@ use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::endpoints::SEED_ENDPOINTS;
 use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json, sql_of};
-use crate::seed::{self, SeedError, SeedPlan, SeedTable};
+use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
 use models::RecordJson;
 use schema::{large_record, small_record};
 
@@ -32,17 +32,20 @@ pub static SCENARIO: Scenario = Scenario {
     risky: "0002",
     safe_path_fakes_risky: true,
     seed: SeedPlan {
-        small: SeedTable {
-            table: "small_record",
-            label: "SmallRecord",
-            copy: copy_small,
-        },
-        small_count: 10,
-        large: SeedTable {
-            table: "large_record",
-            label: "LargeRecord",
-            copy: copy_large,
-        },
+        tables: &[
+            SeedTable {
+                table: "small_record",
+                label: "SmallRecord",
+                copy: copy_small,
+                rows: Rows::Fixed(10),
+            },
+            SeedTable {
+                table: "large_record",
+                label: "LargeRecord",
+                copy: copy_large,
+                rows: Rows::Large,
+            },
+        ],
         default_large_count: 10_000_000,
         default_batch_size: 10_000,
         floor_columns: "id, name, created_at",
