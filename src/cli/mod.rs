@@ -48,7 +48,7 @@ pub enum Command {
     Showmigrations(showmigrations::Args),
     /// Print the SQL a migration runs
     Sqlmigrate(sqlmigrate::Args),
-    /// Fill the small and the large table (streams COPY)
+    /// Fill the scenario's tables, the large one with --large-count rows (streams COPY)
     #[command(name = "seed_large_table")]
     SeedLargeTable(seed_large_table::Args),
     /// Serve the seed's endpoints (Django's runserver)
