@@ -22,7 +22,8 @@ fn killed_and_resumed(case: Case) {
 
     let filled = db.scalar(&format!(
         "SELECT count({}) FROM {}",
-        case.new_column, case.large
+        case.new_column(),
+        case.large()
     ));
     assert!(
         (6 * 500..10_000).contains(&filled),
@@ -38,7 +39,7 @@ fn killed_and_resumed(case: Case) {
 
     let out = db.manage_ok(&["migrate", "0004", "--batch-size", "2000"]);
     assert!(out.contains("Backfill complete! Total: "), "{out}");
-    let (table, column, value) = (case.large, case.new_column, case.new_value);
+    let (table, column, value) = (case.large(), case.new_column(), case.new_value());
     assert_eq!(
         db.scalar(&format!(
             "SELECT count(*) FROM {table} WHERE {column} IS NULL"
@@ -86,7 +87,7 @@ fn live_writes(case: Case) {
     assert!(child.wait().unwrap().success(), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("OK")), "{rest:?}");
 
-    let (table, column) = (case.large, case.new_column);
+    let (table, column) = (case.large(), case.new_column());
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     assert_eq!(
         db.scalar(&format!(
@@ -155,7 +156,8 @@ fn batches_aiming_at_a_time_grow_toward_it() {
     assert_eq!(
         db.scalar(&format!(
             "SELECT count(*) FROM {} WHERE {} IS NULL",
-            case.large, case.new_column
+            case.large(),
+            case.new_column()
         )),
         0
     );

@@ -241,28 +241,29 @@ fn seeding_works_at_every_state() {
                 "7",
             ]);
             assert!(
-                out.contains(&format!("✓ 50 {} rows created", case.large_model)),
+                out.contains(&format!("✓ 50 {} rows created", case.large_model())),
                 "{out}"
             );
             assert_eq!(
-                db.scalar(&format!("SELECT count(*) FROM {}", case.large)),
+                db.scalar(&format!("SELECT count(*) FROM {}", case.large())),
                 50,
                 "at {state}"
             );
             assert_eq!(
-                db.scalar(&format!("SELECT max(id) FROM {}", case.small)),
+                db.scalar(&format!("SELECT max(id) FROM {}", case.small())),
                 10
             );
             // the identity continues after the explicit ids
             let next = format!(
                 "SELECT nextval(pg_get_serial_sequence('{}', 'id'))",
-                case.large
+                case.large()
             );
             assert_eq!(db.scalar(&next), 51);
         }
         let nulls = format!(
             "SELECT count(*) FROM {} WHERE {} IS NULL",
-            case.large, case.new_column
+            case.large(),
+            case.new_column()
         );
         assert_eq!(db.scalar(&nulls), 0);
     }

@@ -11,7 +11,8 @@ fn values(db: &TestDb) -> String {
     let case = db.case;
     db.text(&format!(
         "SELECT count(*) || ':' || md5(string_agg({}, '|' ORDER BY id)) FROM {} t",
-        case.original, case.large
+        case.original,
+        case.large()
     ))
 }
 
@@ -40,7 +41,7 @@ fn up_down_up(case: Case, fake_risky: bool) {
         "1000",
     ]);
     let original = values(&db);
-    let snapshot = |db: &TestDb| (db.schema(), db.rows(case.large), db.rows(case.small));
+    let snapshot = |db: &TestDb| (db.schema(), db.rows(case.large()), db.rows(case.small()));
     let mut before = snapshot(&db);
     let versions = versions(case);
     for pair in versions.windows(2) {
@@ -79,13 +80,15 @@ fn up_down_up(case: Case, fake_risky: bool) {
     }
     let nulls = format!(
         "SELECT count(*) FROM {} WHERE {} IS NULL",
-        case.large, case.new_column
+        case.large(),
+        case.new_column()
     );
     assert_eq!(db.scalar(&nulls), 0);
     db.manage_ok(&["migrate", "zero"]);
     let tables = format!(
         "SELECT count(*) FROM pg_tables WHERE tablename IN ('{}', '{}')",
-        case.small, case.large
+        case.small(),
+        case.large()
     );
     assert_eq!(db.scalar(&tables), 0);
     assert_eq!(
@@ -207,7 +210,7 @@ fn the_diesel_cli_and_manage_share_one_database() {
             "{}: diesel's SQL twins and manage's Rust steps disagree",
             case.project
         );
-        assert_eq!(mixed.rows(case.large), by_manage.rows(case.large));
+        assert_eq!(mixed.rows(case.large()), by_manage.rows(case.large()));
 
         // diesel reverts what manage applied, and manage re-applies it
         diesel(&mixed, &["migration", "revert"]);
@@ -217,7 +220,8 @@ fn the_diesel_cli_and_manage_share_one_database() {
         assert_eq!(
             mixed.scalar(&format!(
                 "SELECT count(*) FROM {} WHERE {} IS NULL",
-                case.large, case.new_column
+                case.large(),
+                case.new_column()
             )),
             1500
         );

@@ -63,7 +63,7 @@ fn the_list_endpoints_plan_is_an_index_scan_that_knows_its_limit() {
         let db = TestDb::new(case);
         db.manage_ok(&["migrate", "0001"]);
         db.manage_ok(&["seed_large_table", "--large-count", "30000"]);
-        let large = case.large;
+        let large = case.large();
         // rows in random physical order: the index's correlation near zero
         db.conn()
             .batch_execute(&format!(

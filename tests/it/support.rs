@@ -12,52 +12,29 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use risky_migrations::localdb::{Binaries, Durability, Throwaway};
+use risky_migrations::recipes::BatchedBackfill;
 use risky_migrations::{db, scenarios, web};
 
-/// What the tests need to know of a project to check it.
+/// What the tests need to know of a project that its scenario does not
+/// declare: the rest comes from the declaration ([`Case::scenario`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
     pub project: &'static str,
-    pub small: &'static str,
-    pub large: &'static str,
     /// The list JSON's key: `records` or `users`.
     pub key: &'static str,
-    /// The model names: `LargeRecord` / `LargeUser`.
-    pub small_model: &'static str,
-    pub large_model: &'static str,
-    /// The column the safe path adds, backfills and makes NOT NULL.
-    pub new_column: &'static str,
-    /// What the backfill writes, as SQL over the row.
-    pub new_value: &'static str,
-    /// The safe path records 0002 with --fake (proj04) or runs it (proj01).
-    pub fake_0002: bool,
     /// The original values of a large row, as SQL text, at every state.
     pub original: &'static str,
 }
 
 pub const PROJ04: Case = Case {
     project: "proj04_change_column_type",
-    small: "small_record",
-    large: "large_record",
     key: "records",
-    small_model: "SmallRecord",
-    large_model: "LargeRecord",
-    new_column: "created_at_new",
-    new_value: "created_at::timestamptz",
-    fake_0002: true,
     original: "id || ',' || name || ',' || to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS')",
 };
 
 pub const PROJ01: Case = Case {
     project: "proj01_add_not_null_constraint",
-    small: "small_user",
-    large: "large_user",
     key: "users",
-    small_model: "SmallUser",
-    large_model: "LargeUser",
-    new_column: "role",
-    new_value: "'user'",
-    fake_0002: false,
     original: "id || ',' || name",
 };
 
@@ -67,6 +44,47 @@ impl Case {
     /// The scenario the lab declares for this project.
     pub fn scenario(&self) -> &'static risky_migrations::scenarios::Scenario {
         scenarios::find(self.project).expect("a declared scenario")
+    }
+
+    pub fn small(&self) -> &'static str {
+        self.scenario().tables()[0]
+    }
+
+    pub fn large(&self) -> &'static str {
+        self.scenario().large_table()
+    }
+
+    /// The model names the seed's lines use: `SmallRecord`, `LargeRecord`.
+    pub fn small_model(&self) -> &'static str {
+        self.scenario().seed.tables[0].label
+    }
+
+    pub fn large_model(&self) -> &'static str {
+        self.scenario().seed.large().label
+    }
+
+    /// The column the safe path's backfill fills, and what it writes, as
+    /// the scenario's backfill recipe declares them.
+    fn backfilled(&self) -> &'static risky_migrations::backfill::BackfillSpec {
+        self.scenario()
+            .rust_migrations
+            .iter()
+            .find_map(|(_, r)| r.as_any().downcast_ref::<BatchedBackfill>())
+            .and_then(|b| b.specs.last())
+            .expect("a batched backfill")
+    }
+
+    pub fn new_column(&self) -> &'static str {
+        self.backfilled().column
+    }
+
+    pub fn new_value(&self) -> &'static str {
+        self.backfilled().value
+    }
+
+    /// Whether the safe path records the risky step with --fake.
+    pub fn fake_0002(&self) -> bool {
+        self.scenario().safe_path_fakes_risky
     }
 
     /// The first large row as the list endpoint answers it.
@@ -81,7 +99,7 @@ impl Case {
 
     /// `migrate 0002`, faked where the safe path fakes it.
     pub fn safe_0002(&self) -> Vec<&'static str> {
-        if self.fake_0002 {
+        if self.fake_0002() {
             vec!["migrate", "0002", "--fake"]
         } else {
             vec!["migrate", "0002"]
