@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{CASES, Case, LANGS, PROJ01, PROJ04, TestDb, TestServer};
+use crate::support::{CASES, Case, PROJ01, PROJ04, TestDb, TestServer, langs};
 
 /// Both lists answer the seed's JSON, and a write is acknowledged with its id.
 fn check_state(server: &TestServer, db: &TestDb, state: &str) {
@@ -86,7 +86,7 @@ fn the_endpoints_answer_at_every_state_where_the_safe_path_fakes_the_risky_step(
 fn a_missing_table_is_a_json_503_in_any_server_language() {
     for (case, lang) in [PROJ01, PROJ04]
         .into_iter()
-        .flat_map(|case| LANGS.map(|lang| (case, lang)))
+        .flat_map(|case| langs().into_iter().map(move |lang| (case, lang)))
     {
         let db = TestDb::new_in(case, lang);
         let server = TestServer::start(case.project, &db.url);

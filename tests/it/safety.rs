@@ -9,7 +9,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use risky_migrations::demo::load::Holder;
 
-use crate::support::{LANGS, Lang, PROJ01, PROJ04, TestDb};
+use crate::support::{Lang, PROJ01, PROJ04, TestDb, langs};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -45,7 +45,7 @@ fn recorded(db: &TestDb, version: &str) -> bool {
 
 #[test]
 fn a_safe_migration_behind_a_long_transaction_times_out_names_the_holder_and_retries() {
-    for lang in LANGS {
+    for lang in langs() {
         behind_a_long_transaction_retries(lang);
     }
 }
@@ -116,7 +116,7 @@ fn a_safe_migration_that_never_gets_its_lock_gives_up_with_one_line_and_leaves_n
 
 #[test]
 fn the_safe_not_null_and_the_backfill_retry_statement_by_statement() {
-    for lang in LANGS {
+    for lang in langs() {
         retry_statement_by_statement(lang);
     }
 }
@@ -228,7 +228,7 @@ fn sigkill_between_the_statements_of_0005_and_the_rerun_finishes() {
 
 #[test]
 fn ctrl_c_while_a_step_waits_for_its_lock_cancels_it_in_any_language() {
-    for lang in LANGS {
+    for lang in langs() {
         let db = TestDb::new_in(PROJ04, lang);
         assert_speaks(&db, lang);
         db.manage_ok(&["migrate", "0001"]);
