@@ -177,20 +177,16 @@ pub fn revert(
 
 /// The SQL of one batch, `$1` and `$2` bounding the ids: `id > $1 AND id <= $2`.
 pub fn batch_sql(spec: &BackfillSpec) -> String {
-    with_placeholders(batch_statement(spec, Way::Fill))
+    batch_statement(spec, Way::Fill, "$1", "$2")
 }
 
 /// The SQL of one batch on the way down.
 pub fn revert_batch_sql(spec: &BackfillSpec) -> String {
-    with_placeholders(batch_statement(spec, Way::Clear))
+    batch_statement(spec, Way::Clear, "$1", "$2")
 }
 
-fn with_placeholders(sql: String) -> String {
-    sql.replace("{lo}", "$1").replace("{hi}", "$2")
-}
-
-/// A batch's UPDATE with `{lo}` and `{hi}` where its bounds go.
-fn batch_statement(spec: &BackfillSpec, way: Way) -> String {
+/// A batch's UPDATE of the ids in `(lo, hi]`.
+fn batch_statement(spec: &BackfillSpec, way: Way, lo: &str, hi: &str) -> String {
     let BackfillSpec {
         table,
         column,
@@ -199,10 +195,10 @@ fn batch_statement(spec: &BackfillSpec, way: Way) -> String {
     } = spec;
     match way {
         Way::Fill => format!(
-            "UPDATE {table} SET {column} = {value} WHERE id > {{lo}} AND id <= {{hi}} AND {column} IS NULL"
+            "UPDATE {table} SET {column} = {value} WHERE id > {lo} AND id <= {hi} AND {column} IS NULL"
         ),
         Way::Clear => format!(
-            "UPDATE {table} SET {column} = NULL WHERE id > {{lo}} AND id <= {{hi}} AND {column} IS NOT NULL"
+            "UPDATE {table} SET {column} = NULL WHERE id > {lo} AND id <= {hi} AND {column} IS NOT NULL"
         ),
     }
 }
@@ -229,7 +225,6 @@ fn walk(
         return Ok(0);
     };
     let bar = progress_bar(options.progress, u64::try_from(hi - lo).unwrap_or(0));
-    let sql = batch_statement(spec, way);
     let verb = match way {
         Way::Fill => "backfilled",
         Way::Clear => "cleared",
@@ -247,9 +242,7 @@ fn walk(
         // the bounds are integers written as literals: the batch runs inside
         // pg_error's block (a lock timeout is told apart in any language),
         // and a block takes no binds
-        let bounded = sql
-            .replace("{lo}", &lo.to_string())
-            .replace("{hi}", &upper.to_string());
+        let bounded = batch_statement(spec, way, &lo.to_string(), &upper.to_string());
         let run = |conn: &mut PgConnection, _: &mut dyn Write| {
             crate::pg_error::execute_counted(conn, &bounded)
         };

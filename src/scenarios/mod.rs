@@ -230,36 +230,43 @@ impl RunQueryDsl<PgConnection> for PreparedSql {}
 /// sort of every row (seconds per request). With the limit in the text the
 /// statement has no parameters, so PostgreSQL plans it once, knowing it
 /// wants ten rows: an index scan at any table size.
+///
+/// The limit is a type parameter, so the query keeps a static id (the
+/// inner query's and the limit): diesel finds its prepared statement by
+/// type, without writing the SQL text on every request.
 #[derive(Debug, Clone, Copy)]
-pub struct FirstRows<Q> {
+pub struct FirstRows<Q, const N: u32> {
     pub query: Q,
-    pub rows: u32,
 }
 
-impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
-    diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstRows<Q>
+impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>, const N: u32>
+    diesel::query_builder::QueryFragment<diesel::pg::Pg> for FirstRows<Q, N>
 {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
         self.query.walk_ast(out.reborrow())?;
-        out.push_sql(&format!(" LIMIT {}", self.rows));
+        out.push_sql(" LIMIT ");
+        out.push_sql(&N.to_string());
         Ok(())
     }
 }
 
-/// No static id: the limit is in the text, so the cache keys by the text.
-impl<Q> diesel::query_builder::QueryId for FirstRows<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+impl<Q: diesel::query_builder::QueryId, const N: u32> diesel::query_builder::QueryId
+    for FirstRows<Q, N>
+{
+    type QueryId = FirstRows<Q::QueryId, N>;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
 }
 
-impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for FirstRows<Q> {
+impl<Q: diesel::query_builder::Query, const N: u32> diesel::query_builder::Query
+    for FirstRows<Q, N>
+{
     type SqlType = Q::SqlType;
 }
 
-impl<Q> RunQueryDsl<PgConnection> for FirstRows<Q> {}
+impl<Q, const N: u32> RunQueryDsl<PgConnection> for FirstRows<Q, N> {}
 
 /// The SQL text diesel sends for `query` (binds shown as `$n`): what the
 /// benchmark gives pgbench, and what the plan test explains.

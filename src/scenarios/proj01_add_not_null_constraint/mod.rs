@@ -142,11 +142,10 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
 /// The first ten users by id, the limit in the SQL ([`FirstRows`]).
 macro_rules! first_users {
     ($table:ident) => {
-        FirstRows {
+        FirstRows::<_, 10> {
             query: $table::table
                 .select(($table::id, $table::name))
                 .order($table::id),
-            rows: 10,
         }
     };
 }
