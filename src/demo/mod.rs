@@ -30,7 +30,7 @@ use crate::recipes::RunSettings;
 use crate::scenarios::Scenario;
 use crate::seed::{self, SeedError};
 use crate::web::{self, AppState};
-use report::{ProjectReport, StepKind, StepReport};
+use report::{OtherLock, ProjectReport, StepKind, StepReport};
 
 #[derive(Debug, Clone, Copy)]
 pub struct DemoOptions {
@@ -308,6 +308,8 @@ struct Instruments {
     server: web::Running,
     reads: Probe,
     writes: Probe,
+    /// The scenario's other write probes: path, table, probe.
+    also: Vec<(&'static str, &'static str, Probe)>,
     monitor: LockMonitor,
     writers: Option<load::Writers>,
 }
@@ -319,6 +321,7 @@ struct Measured {
     writer_counts: load::WriterCounts,
     reads: Vec<Sample>,
     writes: Vec<Sample>,
+    also: Vec<(&'static str, &'static str, Vec<Sample>)>,
 }
 
 /// How often the lock monitor samples `pg_locks`.
@@ -344,6 +347,17 @@ impl Instruments {
         };
         let reads = Probe::start(probe(scenario.read_probe, Method::Get), t0, None);
         let writes = Probe::start(probe(scenario.write_probe, Method::Post), t0, None);
+        let also = scenario
+            .also_probe
+            .iter()
+            .map(|&(path, table)| {
+                (
+                    path,
+                    table,
+                    Probe::start(probe(path, Method::Post), t0, None),
+                )
+            })
+            .collect();
         let monitor = LockMonitor::start(database_url, &scenario.tables(), LOCK_INTERVAL, t0)?;
         let writers = match options.writers {
             0 => None,
@@ -360,6 +374,7 @@ impl Instruments {
             server,
             reads,
             writes,
+            also,
             monitor,
             writers,
         })
@@ -373,6 +388,11 @@ impl Instruments {
             writer_counts: self.writers.map(load::Writers::finish).unwrap_or_default(),
             reads: self.reads.finish(),
             writes: self.writes.finish(),
+            also: self
+                .also
+                .into_iter()
+                .map(|(path, table, probe)| (path, table, probe.finish()))
+                .collect(),
         };
         drop(self.server);
         measured
@@ -449,6 +469,7 @@ fn report(
     measured: Measured,
 ) -> Result<ProjectReport, DemoError> {
     let large = scenario.large_table();
+    let tables = scenario.tables();
     let interval_ms = LOCK_INTERVAL.as_secs_f64() * 1000.0;
     let steps = planned
         .iter()
@@ -456,7 +477,20 @@ fn report(
         .map(|(step, (start_ms, end_ms, rewritten))| {
             let lock =
                 locks::summarize(&measured.lock_samples, large, start_ms, end_ms, interval_ms);
-            StepReport::new(
+            let also_locked = tables
+                .iter()
+                .filter(|t| **t != large)
+                .filter_map(|t| {
+                    OtherLock::blocking_writes(locks::summarize(
+                        &measured.lock_samples,
+                        t,
+                        start_ms,
+                        end_ms,
+                        interval_ms,
+                    ))
+                })
+                .collect();
+            let step = StepReport::new(
                 &step.name,
                 step.kind,
                 start_ms,
@@ -466,10 +500,28 @@ fn report(
                 &measured.reads,
                 &measured.writes,
                 measured.end_ms,
-            )
+            );
+            let also_probed = measured
+                .also
+                .iter()
+                .map(|(path, _, samples)| {
+                    (
+                        format!("POST {path}"),
+                        report::in_flight(samples, (start_ms, end_ms), measured.end_ms),
+                    )
+                })
+                .collect();
+            StepReport {
+                also_locked,
+                also_probed,
+                ..step
+            }
         })
         .collect();
     let present = verify_writes(conn, large, &measured.writes)?;
+    for (_, table, samples) in &measured.also {
+        verify_writes(conn, table, samples)?;
+    }
     let (rows_in_table, probe_writes) = count_rows(
         conn,
         scenario,
@@ -522,7 +574,10 @@ fn count_rows(
     let found = count(conn, format!("SELECT count(*) AS count FROM {large}"))?;
     let probes = count(
         conn,
-        format!("SELECT count(*) AS count FROM {large} WHERE name LIKE 'probe write %'"),
+        format!(
+            "SELECT count(*) AS count FROM {large} WHERE {} LIKE 'probe write %'",
+            scenario.name_column
+        ),
     )?;
     let expected = seeded as i64 + inserted as i64 + probes;
     if found != expected {

@@ -42,6 +42,36 @@ pub struct StepReport {
     /// The requests in flight during the step.
     pub reads: Summary,
     pub writes: Summary,
+    /// Locks that block writes (SHARE or stronger) seen on the scenario's
+    /// other tables: a foreign key's fall on the table it references too.
+    #[serde(default)]
+    pub also_locked: Vec<OtherLock>,
+    /// The scenario's other write probes (`POST /customer/`), in flight
+    /// during the step.
+    #[serde(default)]
+    pub also_probed: Vec<(String, Summary)>,
+}
+
+/// The strongest lock a step held on another table, and for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtherLock {
+    pub table: String,
+    pub mode: LockMode,
+    pub held_ms: f64,
+}
+
+impl OtherLock {
+    /// The write-blocking lock in `summary`, if it saw one.
+    pub fn blocking_writes(summary: LockSummary) -> Option<Self> {
+        summary
+            .strongest
+            .filter(|mode| *mode >= LockMode::Share)
+            .map(|mode| OtherLock {
+                table: summary.table,
+                mode,
+                held_ms: summary.held_ms,
+            })
+    }
 }
 
 impl StepReport {
@@ -62,14 +92,7 @@ impl StepReport {
         writes: &[Sample],
         run_end_ms: f64,
     ) -> Self {
-        let summary = |samples: &[Sample]| {
-            let during: Vec<&Sample> = samples
-                .iter()
-                .filter(|s| s.sent_ms <= end_ms && s.done_ms() >= start_ms)
-                .collect();
-            let later: Vec<&Sample> = samples.iter().filter(|s| s.sent_ms > end_ms).collect();
-            probe::summarize(&during, &later, run_end_ms)
-        };
+        let summary = |samples: &[Sample]| in_flight(samples, (start_ms, end_ms), run_end_ms);
         StepReport {
             name: name.to_owned(),
             kind,
@@ -86,8 +109,21 @@ impl StepReport {
             rewritten,
             reads: summary(reads),
             writes: summary(writes),
+            also_locked: Vec::new(),
+            also_probed: Vec::new(),
         }
     }
+}
+
+/// The requests in flight during a step's window, and later ones that may
+/// end an outage it started.
+pub fn in_flight(samples: &[Sample], (start_ms, end_ms): (f64, f64), run_end_ms: f64) -> Summary {
+    let during: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.sent_ms <= end_ms && s.done_ms() >= start_ms)
+        .collect();
+    let later: Vec<&Sample> = samples.iter().filter(|s| s.sent_ms > end_ms).collect();
+    probe::summarize(&during, &later, run_end_ms)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +225,36 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
             })
         })
         .collect();
+    notes.extend(
+        report
+            .steps
+            .iter()
+            .filter(|step| !step.also_locked.is_empty())
+            .map(|step| {
+                let held: Vec<String> = step
+                    .also_locked
+                    .iter()
+                    .map(|l| format!("{} on {} ({})", l.mode, l.table, duration(l.held_ms)))
+                    .collect();
+                format!(
+                    "{} also held {}: writes to those tables waited as long",
+                    step.name,
+                    held.join(", ")
+                )
+            }),
+    );
+    for step in &report.steps {
+        for (probe, s) in step.also_probed.iter().filter(|(_, s)| s.requests > 0) {
+            notes.push(format!(
+                "{}: {probe} {} ok / {} failed, max latency {}, longest outage {}",
+                step.name,
+                s.requests - s.failures,
+                s.failures,
+                duration(s.max_ms),
+                duration(s.longest_outage_ms)
+            ));
+        }
+    }
     notes.push(format!(
         "all {} acknowledged writes are in the table; it holds {} rows: seeded + writers' inserts + probe writes ({} of which landed after their client gave up)",
         report.writes_acknowledged,

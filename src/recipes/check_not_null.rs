@@ -16,16 +16,12 @@
 //! the check is already there.
 
 use std::any::Any;
-use std::fmt::Write as _;
-use std::io::{self, Write};
-use std::time::Instant;
+use std::io::Write;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
 
+use super::committed::{self, Committed, Statement};
 use super::{NaiveTwin, Recipe, RecipeResult, RunContext, twin_header, with_banner};
-use crate::retry::{self, LockPolicy, RetryError};
-use crate::timing;
 
 #[derive(Debug, Clone, Copy)]
 pub struct NotNullSpec {
@@ -37,107 +33,54 @@ pub struct NotNullSpec {
     pub constraint: &'static str,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SafeDdlError {
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
-    #[error(transparent)]
-    Locked(#[from] RetryError<diesel::result::Error>),
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
-/// One statement of the recipe with the lines printed around it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Statement {
-    pub start: String,
-    pub done: String,
-    pub sql: String,
-}
-
 /// The four statements for one column, in order.
-pub fn statements(spec: &NotNullSpec) -> Vec<Statement> {
+pub fn statements(spec: &NotNullSpec) -> Committed {
     let NotNullSpec {
         table,
         label,
         column,
         constraint,
     } = *spec;
-    let step = |start: String, done: String, sql: String| Statement { start, done, sql };
-    vec![
-        step(
+    let statements = vec![
+        Statement::new(
             format!("Adding CHECK ({column} IS NOT NULL) NOT VALID to {label}..."),
             format!("✓ {label} check added"),
             format!(
                 "ALTER TABLE {table} ADD CONSTRAINT {constraint} CHECK ({column} IS NOT NULL) NOT VALID"
             ),
         ),
-        step(
+        Statement::new(
             format!("Validating the check on {label} (reads and writes go on)..."),
             format!("✓ {label} check validated"),
             format!("ALTER TABLE {table} VALIDATE CONSTRAINT {constraint}"),
         ),
-        step(
+        Statement::new(
             format!("Setting {label}.{column} NOT NULL (the valid check spares the scan)..."),
             format!("✓ {label}.{column} is NOT NULL"),
             format!("ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL"),
         ),
-        step(
+        Statement::new(
             format!("Dropping the redundant check on {label}..."),
             format!("✓ {label} check dropped"),
             format!("ALTER TABLE {table} DROP CONSTRAINT {constraint}"),
         ),
-    ]
-}
-
-#[derive(QueryableByName)]
-struct Exists {
-    #[diesel(sql_type = Bool)]
-    exists: bool,
-}
-
-fn constraint_exists(conn: &mut PgConnection, spec: &NotNullSpec) -> QueryResult<bool> {
-    diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2) AS exists",
-    )
-    .bind::<Text, _>(spec.table)
-    .bind::<Text, _>(spec.constraint)
-    .get_result::<Exists>(conn)
-    .map(|e| e.exists)
-}
-
-/// Runs the recipe for every column, each statement in its own transaction,
-/// each retried on a lock timeout when `lock` is given.
-pub fn set_not_null(
-    conn: &mut PgConnection,
-    specs: &[NotNullSpec],
-    lock: Option<&LockPolicy>,
-    out: &mut dyn Write,
-) -> Result<(), SafeDdlError> {
-    for spec in specs {
-        let resume = constraint_exists(conn, spec)?;
-        for (i, statement) in statements(spec).into_iter().enumerate() {
-            if i == 0 && resume {
-                continue;
-            }
-            timing::step_start(out, &statement.start)?;
-            let started = Instant::now();
-            let run = |conn: &mut PgConnection, _: &mut dyn Write| {
-                crate::pg_error::execute(conn, &statement.sql)
-            };
-            match lock {
-                Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
-                None => run(conn, out)?,
-            }
-            timing::step_done(out, &statement.done, started.elapsed())?;
-        }
+    ];
+    Committed {
+        table,
+        constraint,
+        statements,
     }
-    Ok(())
 }
 
 /// The recipe for a list of columns, each table in turn.
 #[derive(Debug)]
 pub struct CheckNotNull(pub &'static [NotNullSpec]);
+
+impl CheckNotNull {
+    fn groups(&self) -> Vec<Committed> {
+        self.0.iter().map(statements).collect()
+    }
+}
 
 impl Recipe for CheckNotNull {
     fn describe(&self) -> &'static str {
@@ -155,64 +98,26 @@ impl Recipe for CheckNotNull {
         out: &mut dyn Write,
     ) -> RecipeResult {
         with_banner(out, "Enforcing NOT NULL without a long lock", |out| {
-            set_not_null(conn, self.0, run.lock, out)
+            committed::run(conn, &self.groups(), run.lock, out)
         })
     }
 
-    /// One `DO` statement that commits between steps: several statements in
-    /// one file would run as one implicit transaction, holding the first
-    /// lock to the end. The way down is the directory's `down.sql`.
+    /// The way down is the directory's `down.sql`.
     fn twin_up(&self) -> String {
-        let mut sql = format!(
-            "{}--
--- NOT NULL without scanning under ACCESS EXCLUSIVE:
+        committed::twin(
+            twin_header("check_not_null.rs"),
+            "-- NOT NULL without scanning under ACCESS EXCLUSIVE:
 --   1. ADD CONSTRAINT .. CHECK (col IS NOT NULL) NOT VALID  brief lock, no scan
 --   2. VALIDATE CONSTRAINT  scans under SHARE UPDATE EXCLUSIVE: reads and writes go on
 --   3. SET NOT NULL         PostgreSQL 12+ trusts the valid check and skips the scan
 --   4. DROP CONSTRAINT      the check is now redundant
--- Each step commits before the next; re-running after an interruption finishes the job.
--- A step waits at most 1 s for its lock (`manage` also retries; this does not).
-DO $$
-BEGIN
-    PERFORM set_config('lock_timeout', '1s', false);
 ",
-            twin_header("check_not_null.rs")
-        );
-        for spec in self.0 {
-            let steps = statements(spec);
-            let _ = write!(
-                sql,
-                "    -- {table}.{column}
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                   WHERE conrelid = '{table}'::regclass AND conname = '{constraint}') THEN
-        {add};
-    END IF;
-    COMMIT;
-",
-                table = spec.table,
-                column = spec.column,
-                constraint = spec.constraint,
-                add = steps[0].sql,
-            );
-            for step in &steps[1..] {
-                let _ = writeln!(sql, "    {};\n    COMMIT;", step.sql);
-            }
-        }
-        sql.push_str("END $$;\n");
-        sql
+            &self.groups(),
+        )
     }
 
     fn statements(&self, backwards: bool) -> Option<(String, Vec<String>)> {
-        (!backwards).then(|| {
-            (
-                "Each statement is committed on its own:".to_owned(),
-                self.0
-                    .iter()
-                    .flat_map(statements)
-                    .map(|statement| statement.sql)
-                    .collect(),
-            )
-        })
+        (!backwards).then(|| committed::listed(&self.groups()))
     }
 
     fn naive(&self) -> Option<NaiveTwin> {

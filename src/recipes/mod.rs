@@ -12,6 +12,8 @@
 
 pub mod batched_backfill;
 pub mod check_not_null;
+pub mod committed;
+pub mod foreign_key;
 
 use std::any::Any;
 use std::io::Write;
@@ -20,6 +22,7 @@ use diesel::prelude::*;
 
 pub use batched_backfill::BatchedBackfill;
 pub use check_not_null::CheckNotNull;
+pub use foreign_key::ForeignKeyNotValid;
 
 use crate::retry::LockPolicy;
 use crate::timing;

@@ -43,8 +43,7 @@ impl Reply {
     pub fn created(body: &serde_json::Value) -> Result<Self, EndpointError> {
         Ok(Reply {
             status: 201,
-            body: serde_json::to_vec(body)
-                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+            body: super::django_json(body)?,
         })
     }
 }
@@ -68,26 +67,30 @@ pub struct Endpoint {
     pub handler: Handler,
 }
 
-/// The seeds' endpoints: `GET /list_large/` and `GET /list_small/` answer
-/// the seed's JSON; `POST /large/` with `{"name": ".."}` inserts a row and
-/// answers 201 with its id (the lab's write probe).
-pub static SEED_ENDPOINTS: [Endpoint; 3] = [
-    Endpoint {
-        verb: Verb::Get,
-        path: "/list_large/",
-        handler: |s, conn, _| Ok(Reply::ok(s.list(conn, Which::Large)?)),
-    },
-    Endpoint {
-        verb: Verb::Get,
-        path: "/list_small/",
-        handler: |s, conn, _| Ok(Reply::ok(s.list(conn, Which::Small)?)),
-    },
-    Endpoint {
-        verb: Verb::Post,
-        path: "/large/",
-        handler: create_large,
-    },
-];
+/// `GET /list_large/`: the seed's JSON of the first ten large rows.
+pub const LIST_LARGE: Endpoint = Endpoint {
+    verb: Verb::Get,
+    path: "/list_large/",
+    handler: |s, conn, _| Ok(Reply::ok(s.list(conn, Which::Large)?)),
+};
+
+/// `GET /list_small/`: the same of the small table.
+pub const LIST_SMALL: Endpoint = Endpoint {
+    verb: Verb::Get,
+    path: "/list_small/",
+    handler: |s, conn, _| Ok(Reply::ok(s.list(conn, Which::Small)?)),
+};
+
+/// `POST /large/` with `{"name": ".."}` inserts a large row and answers 201
+/// with its id (the lab's write probe).
+pub const CREATE_LARGE: Endpoint = Endpoint {
+    verb: Verb::Post,
+    path: "/large/",
+    handler: create_large,
+};
+
+/// The seeds' endpoints.
+pub static SEED_ENDPOINTS: [Endpoint; 3] = [LIST_LARGE, LIST_SMALL, CREATE_LARGE];
 
 #[derive(Debug, Deserialize)]
 struct NewRow {

@@ -8,6 +8,7 @@
 pub mod endpoints;
 pub mod proj01_add_not_null_constraint;
 pub mod proj04_change_column_type;
+pub mod proj07_add_foreign_key;
 
 use diesel::prelude::*;
 
@@ -53,6 +54,12 @@ pub struct Scenario {
     /// The paths the demo's read and write probes hit, among `endpoints`.
     pub read_probe: &'static str,
     pub write_probe: &'static str,
+    /// More writes the demo probes besides `write_probe`, each with the table
+    /// its rows land in (every acknowledged one must be there at the end).
+    pub also_probe: &'static [(&'static str, &'static str)],
+    /// The large table's column the write probe's `name` lands in (at its
+    /// start): how the demo finds the probe's rows.
+    pub name_column: &'static str,
     pub list: ListFn,
     /// The SQL `GET /list_large/` sends, taken from the very query the
     /// endpoint runs: what the benchmark gives pgbench, and what the plan
@@ -112,9 +119,10 @@ impl Scenario {
 
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
-    static ALL: [&Scenario; 2] = [
+    static ALL: [&Scenario; 3] = [
         &proj01_add_not_null_constraint::SCENARIO,
         &proj04_change_column_type::SCENARIO,
+        &proj07_add_foreign_key::SCENARIO,
     ];
     &ALL
 }
@@ -170,6 +178,14 @@ impl serde_json::ser::Formatter for DjangoFormatter {
     ) -> std::io::Result<()> {
         writer.write_all(b": ")
     }
+}
+
+/// `value` as Django's `JsonResponse` writes it.
+pub fn django_json(value: &serde_json::Value) -> QueryResult<Vec<u8>> {
+    let mut json = serde_json::Serializer::with_formatter(Vec::new(), DjangoFormatter);
+    serde::Serialize::serialize(value, &mut json)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    Ok(json.into_inner())
 }
 
 /// The seeds' list JSON: `{"<key>": [...], "count": n}` byte for byte as

@@ -190,7 +190,7 @@ fn bad_input_gets_one_clear_line() {
         .unwrap();
     fails_with(
         other,
-        "unknown project \"proj99\" (known projects: proj01_add_not_null_constraint, proj04_change_column_type)",
+        "unknown project \"proj99\" (known projects: proj01_add_not_null_constraint, proj04_change_column_type, proj07_add_foreign_key)",
     );
     fails_with(db.manage(&["runserver", "nope"]), "not a valid port number");
     fails_with(
@@ -230,8 +230,9 @@ fn an_unreachable_database_is_named_without_its_password() {
 fn seeding_works_at_every_state() {
     for case in CASES {
         let db = TestDb::new(case);
-        db.manage_ok(&["migrate", "0001"]);
-        for state in ["0002", "0003", "0004", "0005"] {
+        let versions = case.versions();
+        db.manage_ok(&["migrate", versions[0]]);
+        for state in &versions[1..] {
             db.manage_ok(&["migrate", state]);
             let out = db.manage_ok(&[
                 "seed_large_table",
@@ -260,12 +261,7 @@ fn seeding_works_at_every_state() {
             );
             assert_eq!(db.scalar(&next), 51);
         }
-        let nulls = format!(
-            "SELECT count(*) FROM {} WHERE {} IS NULL",
-            case.large(),
-            case.new_column()
-        );
-        assert_eq!(db.scalar(&nulls), 0);
+        assert_eq!(db.recipe_problems(), Vec::<String>::new());
     }
 }
 

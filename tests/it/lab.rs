@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use risky_migrations::demo::{self, DemoError};
 use risky_migrations::locks::{self, LockMode, LockMonitor, LockSample};
 use risky_migrations::probe::{self, Method, Probe, ProbeConfig, Sample};
+use risky_migrations::scenarios;
 
 use crate::support::{PROJ04, TestDb};
 
@@ -235,7 +236,7 @@ fn chromium() -> Option<&'static str> {
 }
 
 #[test]
-fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() {
+fn manage_demo_runs_every_project_end_to_end_and_its_report_opens_in_chromium() {
     let db = TestDb::new(PROJ04);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let (text, report) = db.demo(
@@ -250,16 +251,18 @@ fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() 
             "0.02",
         ],
     );
+    let count = scenarios::all().len();
     assert_eq!(
         text.matches("acknowledged writes are in the table").count(),
-        2,
+        count,
         "{text}"
     );
 
     let projects = report["projects"].as_array().unwrap();
-    assert_eq!(projects.len(), 2);
+    assert_eq!(projects.len(), count);
     let mut bands = 0;
     for project in projects {
+        let scenario = scenarios::find(project["project"].as_str().unwrap()).unwrap();
         let names: Vec<&str> = project["steps"]
             .as_array()
             .unwrap()
@@ -267,21 +270,40 @@ fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() 
             .map(|s| s["name"].as_str().unwrap())
             .collect();
         bands += names.len();
-        for expected in [
-            "baseline (no migration)",
-            "0002 undone",
-            "0004 batched backfill",
-            "naive: one UPDATE (rolled back)",
-            "naive: SET NOT NULL (rolled back)",
-            "0005 safe NOT NULL",
-        ] {
+        // a step for each recipe, and one for its naive twin
+        let mut expected = vec![
+            "baseline (no migration)".to_owned(),
+            format!("{} undone", scenario.risky),
+        ];
+        for (version, recipe) in scenario.rust_migrations {
+            expected.push(format!("{version} {}", recipe.label()));
+            expected.extend(recipe.naive().map(|n| n.name.to_owned()));
+        }
+        for expected in &expected {
             assert!(
-                names.contains(&expected),
+                names.contains(&expected.as_str()),
                 "{expected} missing from {names:?}"
             );
         }
         assert!(project["writes_acknowledged"].as_u64().unwrap() > 0);
     }
+    // a foreign key's lock falls on the table it references, and the
+    // writes probed there were all acknowledged and kept
+    let proj07 = projects
+        .iter()
+        .find(|p| p["project"] == "proj07_add_foreign_key")
+        .unwrap();
+    let risky = &proj07["steps"][1];
+    assert_eq!(risky["kind"], "Risky", "{risky}");
+    assert!(
+        risky["also_locked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["table"] == "customer" && l["mode"] == "ShareRowExclusive"),
+        "{risky}"
+    );
+    assert!(risky["also_probed"][0][1]["requests"].as_u64().unwrap() > 0);
     let proj04 = projects
         .iter()
         .find(|p| p["project"] == "proj04_change_column_type")
@@ -332,7 +354,7 @@ fn manage_demo_runs_both_projects_end_to_end_and_its_report_opens_in_chromium() 
         bands,
         "one band per step in the rendered page"
     );
-    assert_eq!(dom.matches("<svg class=\"chart\"").count(), 2);
+    assert_eq!(dom.matches("<svg class=\"chart\"").count(), count);
 }
 
 #[test]

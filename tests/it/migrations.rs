@@ -16,17 +16,6 @@ fn values(db: &TestDb) -> String {
     ))
 }
 
-/// The versions from the scenario's start on.
-fn versions(case: Case) -> Vec<&'static str> {
-    let scenario = case.scenario();
-    scenario
-        .migrations()
-        .iter()
-        .map(|m| m.version)
-        .skip_while(|v| *v != scenario.start)
-        .collect()
-}
-
 /// Walks the line one migration at a time; at each, down and up again must
 /// give back the schema and rows of the state before and after.
 fn up_down_up(case: Case, fake_risky: bool) {
@@ -43,7 +32,7 @@ fn up_down_up(case: Case, fake_risky: bool) {
     let original = values(&db);
     let snapshot = |db: &TestDb| (db.schema(), db.rows(case.large()), db.rows(case.small()));
     let mut before = snapshot(&db);
-    let versions = versions(case);
+    let versions = case.versions();
     for pair in versions.windows(2) {
         let (previous, version) = (pair[0], pair[1]);
         let fake = fake_risky && version == scenario.risky;
@@ -78,17 +67,16 @@ fn up_down_up(case: Case, fake_risky: bool) {
         );
         before = after;
     }
-    let nulls = format!(
-        "SELECT count(*) FROM {} WHERE {} IS NULL",
-        case.large(),
-        case.new_column()
+    assert_eq!(
+        db.recipe_problems(),
+        Vec::<String>::new(),
+        "{}",
+        case.project
     );
-    assert_eq!(db.scalar(&nulls), 0);
     db.manage_ok(&["migrate", "zero"]);
     let tables = format!(
-        "SELECT count(*) FROM pg_tables WHERE tablename IN ('{}', '{}')",
-        case.small(),
-        case.large()
+        "SELECT count(*) FROM pg_tables WHERE tablename IN ('{}')",
+        case.scenario().tables().join("', '")
     );
     assert_eq!(db.scalar(&tables), 0);
     assert_eq!(
@@ -190,16 +178,15 @@ fn the_diesel_cli_and_manage_share_one_database() {
         return;
     }
     for case in CASES {
-        let by_manage = TestDb::at_0003_seeded(case, "1500");
-        by_manage.manage_ok(&["migrate", "0005"]);
+        let by_manage = TestDb::seeded_past_risky(case, "1500");
+        by_manage.manage_ok(&["migrate", case.end()]);
 
-        let mixed = TestDb::new(case);
-        mixed.manage_ok(&["migrate", "0001"]);
-        mixed.manage_ok(&["seed_large_table", "--large-count", "1500"]);
-        mixed.manage_ok(&case.safe_0002());
-        // 0003 to 0005 through the diesel CLI: 0004 and 0005 are the SQL twins
+        let mixed = TestDb::seeded_past_risky(case, "1500");
+        // the rest through the diesel CLI: the recipes' SQL twins
         let ran = diesel(&mixed, &["migration", "run"]);
-        assert!(ran.contains("Running migration 0004_backfill"), "{ran}");
+        for dir in case.recipe_dirs() {
+            assert!(ran.contains(&format!("Running migration {dir}")), "{ran}");
+        }
         assert_eq!(
             mixed.manage_ok(&["showmigrations"]),
             by_manage.manage_ok(&["showmigrations"])
@@ -211,21 +198,26 @@ fn the_diesel_cli_and_manage_share_one_database() {
             case.project
         );
         assert_eq!(mixed.rows(case.large()), by_manage.rows(case.large()));
+        assert_eq!(mixed.recipe_problems(), Vec::<String>::new());
 
         // diesel reverts what manage applied, and manage re-applies it
-        diesel(&mixed, &["migration", "revert"]);
-        diesel(&mixed, &["migration", "revert"]);
+        let first_recipe = case.recipe_dirs()[0];
+        let from_first_recipe = case
+            .versions()
+            .iter()
+            .skip_while(|v| !first_recipe.starts_with(*v))
+            .count();
+        for _ in 0..from_first_recipe {
+            diesel(&mixed, &["migration", "revert"]);
+        }
         let listed = diesel(&mixed, &["migration", "list"]);
-        assert!(listed.contains("[ ] 0004_backfill"), "{listed}");
-        assert_eq!(
-            mixed.scalar(&format!(
-                "SELECT count(*) FROM {} WHERE {} IS NULL",
-                case.large(),
-                case.new_column()
-            )),
-            1500
+        assert!(listed.contains(&format!("[ ] {first_recipe}")), "{listed}");
+        assert!(
+            !mixed.recipe_problems().is_empty(),
+            "{}: reverted, yet the recipes find their work done",
+            case.project
         );
-        mixed.manage_ok(&["migrate", "0005"]);
+        mixed.manage_ok(&["migrate", case.end()]);
         assert_eq!(mixed.schema(), by_manage.schema());
         diesel(&mixed, &["migration", "redo"]);
         assert_eq!(mixed.schema(), by_manage.schema());
@@ -238,9 +230,18 @@ fn schema_rs_is_what_diesel_print_schema_prints_at_the_end_of_the_safe_path() {
         return;
     }
     for case in CASES {
-        let db = TestDb::at_0003_seeded(case, "0");
-        db.manage_ok(&["migrate", "0005"]);
-        let printed = diesel(&db, &["print-schema"]);
+        let db = TestDb::seeded_past_risky(case, "0");
+        db.manage_ok(&["migrate", case.end()]);
+        // diesel prints a joinable! for each foreign key; proj07's goes from
+        // integer to bigint, which joinable! cannot express (it does not
+        // compile), and the server never joins: the committed file leaves
+        // them out
+        let printed: String = diesel(&db, &["print-schema"])
+            .lines()
+            .filter(|l| !l.starts_with("diesel::joinable!"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .replace("\n\n\n", "\n\n");
         let path = root()
             .join("src/scenarios")
             .join(case.project)

@@ -24,21 +24,42 @@ pub struct Case {
     pub key: &'static str,
     /// The original values of a large row, as SQL text, at every state.
     pub original: &'static str,
+    /// The first large row and the third small row as the lists answer
+    /// them, as JSON text.
+    pub first_large: &'static str,
+    pub third_small: &'static str,
+    /// SQL that gives back the name `POST /large/` was sent, from its row.
+    pub written: &'static str,
 }
 
 pub const PROJ04: Case = Case {
     project: "proj04_change_column_type",
     key: "records",
     original: "id || ',' || name || ',' || to_char(created_at::timestamptz, 'YYYY-MM-DD HH24:MI:SS')",
+    first_large: r#"{"id": 1, "name": "LargeRecord_1", "created_at": "2024-01-01 10:00:00"}"#,
+    third_small: r#"{"id": 3, "name": "SmallRecord_3", "created_at": "2024-01-03 10:00:00"}"#,
+    written: "name",
 };
 
 pub const PROJ01: Case = Case {
     project: "proj01_add_not_null_constraint",
     key: "users",
     original: "id || ',' || name",
+    first_large: r#"{"id": 1, "name": "LargeUser_1"}"#,
+    third_small: r#"{"id": 3, "name": "SmallUser_3"}"#,
+    written: "name",
 };
 
-pub const CASES: [Case; 2] = [PROJ01, PROJ04];
+pub const PROJ07: Case = Case {
+    project: "proj07_add_foreign_key",
+    key: "orders",
+    original: "id || ',' || order_number || ',' || customer_id || ',' || total_amount",
+    first_large: r#"{"id": 1, "order_number": "LARGE-0000000001", "customer_id": 2, "total_amount": "101.00"}"#,
+    third_small: r#"{"id": 3, "order_number": "SMALL-00003", "customer_id": 4, "total_amount": "80.00"}"#,
+    written: "split_part(order_number, ' #', 1)",
+};
+
+pub const CASES: [Case; 3] = [PROJ01, PROJ04, PROJ07];
 
 impl Case {
     /// The scenario the lab declares for this project.
@@ -46,17 +67,14 @@ impl Case {
         scenarios::find(self.project).expect("a declared scenario")
     }
 
+    /// The large table's small twin: the table seeded just before it.
     pub fn small(&self) -> &'static str {
-        self.scenario().tables()[0]
+        let tables = &self.scenario().seed.tables;
+        tables[tables.len() - 2].table
     }
 
     pub fn large(&self) -> &'static str {
         self.scenario().large_table()
-    }
-
-    /// The model names the seed's lines use: `SmallRecord`, `LargeRecord`.
-    pub fn small_model(&self) -> &'static str {
-        self.scenario().seed.tables[0].label
     }
 
     pub fn large_model(&self) -> &'static str {
@@ -89,12 +107,42 @@ impl Case {
 
     /// The first large row as the list endpoint answers it.
     pub fn first_large(&self) -> serde_json::Value {
-        match self.key {
-            "records" => {
-                serde_json::json!({"id": 1, "name": "LargeRecord_1", "created_at": "2024-01-01 10:00:00"})
-            }
-            _ => serde_json::json!({"id": 1, "name": "LargeUser_1"}),
-        }
+        serde_json::from_str(self.first_large).expect("JSON")
+    }
+
+    pub fn third_small(&self) -> serde_json::Value {
+        serde_json::from_str(self.third_small).expect("JSON")
+    }
+
+    /// The versions from the scenario's start on.
+    pub fn versions(&self) -> Vec<&'static str> {
+        let scenario = self.scenario();
+        scenario
+            .migrations()
+            .iter()
+            .map(|m| m.version)
+            .skip_while(|v| *v != scenario.start)
+            .collect()
+    }
+
+    /// The end of the safe path.
+    pub fn end(&self) -> &'static str {
+        self.scenario()
+            .migrations()
+            .last()
+            .expect("migrations")
+            .version
+    }
+
+    /// The migrations that run from Rust, by directory name.
+    pub fn recipe_dirs(&self) -> Vec<&'static str> {
+        let scenario = self.scenario();
+        scenario
+            .migrations()
+            .iter()
+            .filter(|m| scenario.rust_migration(m.version).is_some())
+            .map(|m| m.name)
+            .collect()
     }
 
     /// `migrate 0002`, faked where the safe path fakes it.
@@ -276,6 +324,32 @@ impl TestDb {
             text,
             serde_json::from_slice(&report).expect("report.json is JSON"),
         )
+    }
+
+    /// Seeded at the start, the risky step run (or recorded with --fake
+    /// where the safe path does).
+    pub fn seeded_past_risky(case: Case, rows: &str) -> Self {
+        let db = TestDb::new(case);
+        let scenario = case.scenario();
+        db.manage_ok(&["migrate", scenario.start]);
+        db.manage_ok(&["seed_large_table", "--large-count", rows]);
+        let mut risky = vec!["migrate", scenario.risky];
+        if scenario.safe_path_fakes_risky {
+            risky.push("--fake");
+        }
+        db.manage_ok(&risky);
+        db
+    }
+
+    /// What the scenario's recipes find wrong (after the safe path: nothing).
+    pub fn recipe_problems(&self) -> Vec<String> {
+        let mut conn = self.conn();
+        self.case
+            .scenario()
+            .rust_migrations
+            .iter()
+            .filter_map(|(_, recipe)| recipe.check(&mut conn).expect("the check runs"))
+            .collect()
     }
 
     /// The database at the end of the safe path's 0003, seeded.

@@ -11,7 +11,7 @@
 DO $$
 BEGIN
     PERFORM set_config('lock_timeout', '1s', false);
-    -- small_user.role
+    -- small_user: small_user_role_not_null
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'small_user'::regclass AND conname = 'small_user_role_not_null') THEN
         ALTER TABLE small_user ADD CONSTRAINT small_user_role_not_null CHECK (role IS NOT NULL) NOT VALID;
@@ -23,7 +23,7 @@ BEGIN
     COMMIT;
     ALTER TABLE small_user DROP CONSTRAINT small_user_role_not_null;
     COMMIT;
-    -- large_user.role
+    -- large_user: large_user_role_not_null
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'large_user'::regclass AND conname = 'large_user_role_not_null') THEN
         ALTER TABLE large_user ADD CONSTRAINT large_user_role_not_null CHECK (role IS NOT NULL) NOT VALID;

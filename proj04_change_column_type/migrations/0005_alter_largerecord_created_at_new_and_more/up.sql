@@ -11,7 +11,7 @@
 DO $$
 BEGIN
     PERFORM set_config('lock_timeout', '1s', false);
-    -- small_record.created_at_new
+    -- small_record: small_record_created_at_new_not_null
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'small_record'::regclass AND conname = 'small_record_created_at_new_not_null') THEN
         ALTER TABLE small_record ADD CONSTRAINT small_record_created_at_new_not_null CHECK (created_at_new IS NOT NULL) NOT VALID;
@@ -23,7 +23,7 @@ BEGIN
     COMMIT;
     ALTER TABLE small_record DROP CONSTRAINT small_record_created_at_new_not_null;
     COMMIT;
-    -- large_record.created_at_new
+    -- large_record: large_record_created_at_new_not_null
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'large_record'::regclass AND conname = 'large_record_created_at_new_not_null') THEN
         ALTER TABLE large_record ADD CONSTRAINT large_record_created_at_new_not_null CHECK (created_at_new IS NOT NULL) NOT VALID;

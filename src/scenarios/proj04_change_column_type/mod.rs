@@ -54,6 +54,8 @@ pub static SCENARIO: Scenario = Scenario {
     endpoints: &SEED_ENDPOINTS,
     read_probe: "/list_large/",
     write_probe: "/large/",
+    also_probe: &[],
+    name_column: "name",
     list,
     list_large_sql: || sql_of(&PreparedSql(LIST_SQL[1])),
     create_large,
