@@ -70,6 +70,10 @@ pub struct Sample {
     pub number: u64,
     pub sent_ms: f64,
     pub latency_ms: f64,
+    /// How long the server says the request waited for a worker with a
+    /// database connection (`X-Queue-Ms`), when it says.
+    #[serde(default)]
+    pub queue_ms: Option<f64>,
     /// The HTTP status, if an answer came.
     pub status: Option<u16>,
     /// Why there was no answer.
@@ -125,6 +129,10 @@ impl Sample {
     }
 }
 
+/// The response header in which the lab's server says how long a request
+/// waited for a worker with a database connection, in ms.
+pub const QUEUE_HEADER: &str = "x-queue-ms";
+
 /// What a run of requests came to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -136,6 +144,11 @@ pub struct Summary {
     pub longest_outage_ms: f64,
     /// Whether that outage was still going on at the end.
     pub outage_open: bool,
+    /// The longest a request waited in the server for a worker with a
+    /// database connection, before its handler ran (the lab's server says
+    /// so in `X-Queue-Ms`).
+    #[serde(default)]
+    pub max_queue_ms: f64,
 }
 
 /// Summarizes samples; `end_ms` closes an outage still open at the end, and
@@ -173,6 +186,10 @@ pub fn summarize(samples: &[&Sample], later: &[&Sample], end_ms: f64) -> Summary
         p99_ms,
         longest_outage_ms,
         outage_open,
+        max_queue_ms: samples
+            .iter()
+            .filter_map(|s| s.queue_ms)
+            .fold(0.0, f64::max),
     }
 }
 
@@ -274,6 +291,12 @@ fn send(agent: &ureq::Agent, url: &str, method: Method, number: u64, t0: Instant
     };
     let latency_ms = sent.elapsed().as_secs_f64() * 1000.0;
     let sent_ms = sent.duration_since(t0).as_secs_f64() * 1000.0;
+    let queue_ms = match &result {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response
+            .header(QUEUE_HEADER)
+            .and_then(|v| v.parse::<f64>().ok()),
+        Err(_) => None,
+    };
     let (status, error, id) = match result {
         Ok(response) => {
             let status = response.status();
@@ -297,6 +320,7 @@ fn send(agent: &ureq::Agent, url: &str, method: Method, number: u64, t0: Instant
         number,
         sent_ms,
         latency_ms,
+        queue_ms,
         status,
         error,
         id,
@@ -337,6 +361,7 @@ mod tests {
             number,
             sent_ms,
             latency_ms,
+            queue_ms: None,
             status: Some(if ok { 200 } else { 500 }),
             error: None,
             id: None,

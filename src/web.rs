@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::time::Instant;
 
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
@@ -118,20 +119,25 @@ async fn serve(
     query: HashMap<String, String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let reply = with_conn(&state, move |conn, scenario| {
-        (endpoint.handler)(
-            scenario,
-            conn,
-            Request {
-                query: &query,
-                body: &body,
-            },
-        )
+    let arrived = Instant::now();
+    let (reply, queued) = with_conn(&state, move |conn, scenario| {
+        // a blocking thread and a connection are ours from here on: what
+        // the request waited for them, requests blocked on a lock held
+        let queued = arrived.elapsed();
+        let request = Request {
+            query: &query,
+            body: &body,
+        };
+        (endpoint.handler)(scenario, conn, request).map(|reply| (reply, queued))
     })
     .await?;
     let status = StatusCode::from_u16(reply.status).map_err(|_| ApiError::Internal)?;
     Ok(HttpResponse::build(status)
         .content_type(actix_web::http::header::ContentType::json())
+        .insert_header((
+            crate::probe::QUEUE_HEADER,
+            format!("{:.1}", queued.as_secs_f64() * 1000.0),
+        ))
         .body(reply.body))
 }
 

@@ -28,6 +28,7 @@ use crate::migrations::runner::{self, MigrateError, MigrateOptions};
 use crate::probe::{Method, Probe, ProbeConfig, Sample};
 use crate::recipes::RunSettings;
 use crate::scenarios::Scenario;
+use crate::scenarios::endpoints::{ExtraProbe, Verb};
 use crate::seed::{self, SeedError};
 use crate::web::{self, AppState};
 use report::{OtherLock, ProjectReport, StepKind, StepReport};
@@ -308,8 +309,8 @@ struct Instruments {
     server: web::Running,
     reads: Probe,
     writes: Probe,
-    /// The scenario's other write probes: path, table, probe.
-    also: Vec<(&'static str, &'static str, Probe)>,
+    /// The scenario's other probes.
+    also: Vec<(ExtraProbe, Probe)>,
     monitor: LockMonitor,
     writers: Option<load::Writers>,
 }
@@ -321,8 +322,11 @@ struct Measured {
     writer_counts: load::WriterCounts,
     reads: Vec<Sample>,
     writes: Vec<Sample>,
-    also: Vec<(&'static str, &'static str, Vec<Sample>)>,
+    also: Vec<(ExtraProbe, Vec<Sample>)>,
 }
+
+/// The demo server's database connections, and so its workers at most.
+const SERVER_CONNECTIONS: u32 = 16;
 
 /// How often the lock monitor samples `pg_locks`.
 const LOCK_INTERVAL: Duration = Duration::from_millis(10);
@@ -335,7 +339,7 @@ impl Instruments {
     ) -> Result<Self, DemoError> {
         let server = web::Running::spawn(
             AppState {
-                pool: db::pool(database_url, 16),
+                pool: db::pool(database_url, SERVER_CONNECTIONS),
                 scenario,
             },
             2,
@@ -350,12 +354,12 @@ impl Instruments {
         let also = scenario
             .also_probe
             .iter()
-            .map(|&(path, table)| {
-                (
-                    path,
-                    table,
-                    Probe::start(probe(path, Method::Post), t0, None),
-                )
+            .map(|&extra| {
+                let method = match extra.verb {
+                    Verb::Get => Method::Get,
+                    Verb::Post => Method::Post,
+                };
+                (extra, Probe::start(probe(extra.path, method), t0, None))
             })
             .collect();
         let monitor = LockMonitor::start(database_url, &scenario.tables(), LOCK_INTERVAL, t0)?;
@@ -391,7 +395,7 @@ impl Instruments {
             also: self
                 .also
                 .into_iter()
-                .map(|(path, table, probe)| (path, table, probe.finish()))
+                .map(|(extra, probe)| (extra, probe.finish()))
                 .collect(),
         };
         drop(self.server);
@@ -504,9 +508,9 @@ fn report(
             let also_probed = measured
                 .also
                 .iter()
-                .map(|(path, _, samples)| {
+                .map(|(extra, samples)| {
                     (
-                        format!("POST {path}"),
+                        format!("{} {}", extra.verb.as_str(), extra.path),
                         report::in_flight(samples, (start_ms, end_ms), measured.end_ms),
                     )
                 })
@@ -519,8 +523,10 @@ fn report(
         })
         .collect();
     let present = verify_writes(conn, large, &measured.writes)?;
-    for (_, table, samples) in &measured.also {
-        verify_writes(conn, table, samples)?;
+    for (extra, samples) in &measured.also {
+        if let Some(table) = extra.table {
+            verify_writes(conn, table, samples)?;
+        }
     }
     let (rows_in_table, probe_writes) = count_rows(
         conn,
@@ -541,6 +547,7 @@ fn report(
         probe_writes_in_table: probe_writes,
         late_writes: probe_writes.saturating_sub(present as i64).max(0),
         hold_lock_ms: options.hold_lock.map(|h| h.as_secs_f64() * 1000.0),
+        server_connections: SERVER_CONNECTIONS,
         lock_timeout_ms: Some(options.lock.timeout.as_secs_f64() * 1000.0),
         end_ms: measured.end_ms,
         reads: measured.reads,

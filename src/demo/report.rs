@@ -150,6 +150,9 @@ pub struct ProjectReport {
     /// gave up (timeout), and they committed when the lock was released.
     #[serde(default)]
     pub late_writes: i64,
+    /// The server's database connections (its workers at most).
+    #[serde(default)]
+    pub server_connections: u32,
     /// `--hold-lock`, if given.
     #[serde(default)]
     pub hold_lock_ms: Option<f64>,
@@ -243,6 +246,15 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
                 )
             }),
     );
+    for step in report.steps.iter().filter(|s| queued_reads(s)) {
+        notes.push(format!(
+            "{}: reads waited up to {} inside the server for a worker with a database connection: the lock itself lets reads through ({}), but the writes blocked on it held all {} of the server's connections",
+            step.name,
+            duration(step.reads.max_queue_ms),
+            step.lock.map_or_else(|| "none seen".to_owned(), |m| m.to_string()),
+            report.server_connections
+        ));
+    }
     for step in &report.steps {
         for (probe, s) in step.also_probed.iter().filter(|(_, s)| s.requests > 0) {
             notes.push(format!(
@@ -282,6 +294,16 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// Whether a step's reads were slow because they queued for a worker, not
+/// because a lock stopped them: most of their worst wait was spent before
+/// the handler ran, under a lock that does not block reads.
+fn queued_reads(step: &StepReport) -> bool {
+    step.lock
+        .is_some_and(|m| m < crate::locks::LockMode::AccessExclusive)
+        && step.reads.max_queue_ms > 100.0
+        && step.reads.max_queue_ms > step.reads.max_ms / 2.0
 }
 
 /// The demo's table for one project.

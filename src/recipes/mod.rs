@@ -13,6 +13,7 @@
 pub mod batched_backfill;
 pub mod check_not_null;
 pub mod committed;
+pub mod concurrent_index;
 pub mod foreign_key;
 
 use std::any::Any;
@@ -22,6 +23,7 @@ use diesel::prelude::*;
 
 pub use batched_backfill::BatchedBackfill;
 pub use check_not_null::CheckNotNull;
+pub use concurrent_index::ConcurrentIndex;
 pub use foreign_key::ForeignKeyNotValid;
 
 use crate::retry::LockPolicy;

@@ -21,6 +21,15 @@ pub enum Verb {
     Post,
 }
 
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+        }
+    }
+}
+
 /// What a handler gets of the request.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -65,6 +74,16 @@ pub struct Endpoint {
     pub verb: Verb,
     pub path: &'static str,
     pub handler: Handler,
+}
+
+/// A request the demo sends all along besides its read and write probes.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtraProbe {
+    pub verb: Verb,
+    pub path: &'static str,
+    /// For a write: the table its rows land in (every acknowledged one must
+    /// be there at the end).
+    pub table: Option<&'static str>,
 }
 
 /// `GET /list_large/`: the seed's JSON of the first ten large rows.

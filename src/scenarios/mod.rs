@@ -7,6 +7,7 @@
 
 pub mod endpoints;
 pub mod proj01_add_not_null_constraint;
+pub mod proj03_indexes;
 pub mod proj04_change_column_type;
 pub mod proj07_add_foreign_key;
 
@@ -54,9 +55,8 @@ pub struct Scenario {
     /// The paths the demo's read and write probes hit, among `endpoints`.
     pub read_probe: &'static str,
     pub write_probe: &'static str,
-    /// More writes the demo probes besides `write_probe`, each with the table
-    /// its rows land in (every acknowledged one must be there at the end).
-    pub also_probe: &'static [(&'static str, &'static str)],
+    /// More requests the demo sends all along.
+    pub also_probe: &'static [endpoints::ExtraProbe],
     /// The large table's column the write probe's `name` lands in (at its
     /// start): how the demo finds the probe's rows.
     pub name_column: &'static str,
@@ -119,8 +119,9 @@ impl Scenario {
 
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
-    static ALL: [&Scenario; 3] = [
+    static ALL: [&Scenario; 4] = [
         &proj01_add_not_null_constraint::SCENARIO,
+        &proj03_indexes::SCENARIO,
         &proj04_change_column_type::SCENARIO,
         &proj07_add_foreign_key::SCENARIO,
     ];

@@ -7,7 +7,7 @@ use crate::support::{CASES, Case, PROJ01, PROJ04, TestDb, TestServer, langs};
 /// Both lists answer the seed's JSON, and a write is acknowledged with its id.
 fn check_state(server: &TestServer, db: &TestDb, state: &str) {
     let case = db.case;
-    let (status, body) = server.get("/list_large/");
+    let (status, body) = server.get(case.scenario().read_probe);
     assert_eq!(status, 200, "list_large at {state}: {body}");
     assert_eq!(body["count"], 10, "at {state}");
     assert_eq!(body[case.key][0], case.first_large(), "at {state}");

@@ -303,7 +303,11 @@ fn manage_demo_runs_every_project_end_to_end_and_its_report_opens_in_chromium() 
             .any(|l| l["table"] == "customer" && l["mode"] == "ShareRowExclusive"),
         "{risky}"
     );
-    assert!(risky["also_probed"][0][1]["requests"].as_u64().unwrap() > 0);
+    let baseline = &proj07["steps"][0];
+    assert!(
+        baseline["also_probed"][0][1]["requests"].as_u64().unwrap() > 0,
+        "{baseline}"
+    );
     let proj04 = projects
         .iter()
         .find(|p| p["project"] == "proj04_change_column_type")
@@ -366,6 +370,7 @@ fn the_write_check_fails_loudly_when_a_write_is_deleted_behind_its_back() {
         number: 1,
         sent_ms: 0.0,
         latency_ms: 1.0,
+        queue_ms: None,
         status: Some(201),
         error: None,
         id: Some(id),

@@ -13,6 +13,7 @@ mod endpoints;
 mod lab;
 mod localdb;
 mod migrations;
+mod patterns;
 mod plans;
 mod safety;
 mod support;

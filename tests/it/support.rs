@@ -59,7 +59,16 @@ pub const PROJ07: Case = Case {
     written: "split_part(order_number, ' #', 1)",
 };
 
-pub const CASES: [Case; 3] = [PROJ01, PROJ04, PROJ07];
+pub const PROJ03: Case = Case {
+    project: "proj03_indexes",
+    key: "emails",
+    original: "id || ',' || name || ',' || email",
+    first_large: r#"{"id": 1, "name": "LargeUser_1", "email": "user1@example.com"}"#,
+    third_small: r#"{"id": 3, "name": "SmallUser_3", "email": "small3@example.com"}"#,
+    written: "name",
+};
+
+pub const CASES: [Case; 4] = [PROJ01, PROJ03, PROJ04, PROJ07];
 
 impl Case {
     /// The scenario the lab declares for this project.
@@ -364,6 +373,15 @@ impl TestDb {
         db.manage_ok(&case.safe_0002());
         db.manage_ok(&["migrate", "0003"]);
         db
+    }
+
+    /// Runs `sql`, which must succeed.
+    pub fn exec(&self, sql: &str) {
+        self.try_exec(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub fn try_exec(&self, sql: &str) -> QueryResult<()> {
+        self.conn().batch_execute(sql)
     }
 
     pub fn scalar(&self, sql: &str) -> i64 {

@@ -17,7 +17,8 @@ use crate::embedded::PROJ07_ADD_FOREIGN_KEY;
 use crate::recipes::ForeignKeyNotValid;
 use crate::recipes::foreign_key::ForeignKeySpec;
 use crate::scenarios::endpoints::{
-    CREATE_LARGE, Endpoint, EndpointError, LIST_LARGE, LIST_SMALL, Reply, Request, Verb, new_name,
+    CREATE_LARGE, Endpoint, EndpointError, ExtraProbe, LIST_LARGE, LIST_SMALL, Reply, Request,
+    Verb, new_name,
 };
 use crate::scenarios::{PreparedSql, Scenario, Which, django_json, insert_returning_id, list_json};
 use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
@@ -61,7 +62,11 @@ pub static SCENARIO: Scenario = Scenario {
     endpoints: &ENDPOINTS,
     read_probe: "/list_large/",
     write_probe: "/large/",
-    also_probe: &[("/customer/", "customer")],
+    also_probe: &[ExtraProbe {
+        verb: Verb::Post,
+        path: "/customer/",
+        table: Some("customer"),
+    }],
     name_column: "order_number",
     list,
     list_large_sql: || LIST_SQL[1].to_owned(),

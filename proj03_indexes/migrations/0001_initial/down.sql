@@ -1,0 +1,7 @@
+-- banner: Dropping tables
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
+-- step: Dropping SmallEmail table... | ✓ SmallEmail table dropped
+DROP TABLE small_email;
+-- step: Dropping LargeEmail table... | ✓ LargeEmail table dropped
+DROP TABLE large_email;

@@ -1,0 +1,210 @@
+//! What the talk's other patterns claim, held to a real server: which
+//! requests a step's lock stops and which go on, and the safe recipes'
+//! behaviour when a step fails halfway.
+
+use std::time::Duration;
+
+use risky_migrations::demo::load::Holder;
+use serde_json::json;
+
+use crate::support::{PROJ03, PROJ07, TestDb, TestServer};
+
+const HOLD: Duration = Duration::from_secs(120);
+
+/// Sessions of this database waiting for a lock.
+const WAITING: &str = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                       AND datname = current_database()";
+
+/// POSTs `body` to `url` on a thread: its status, once it answers.
+fn post_later(url: String, body: serde_json::Value) -> std::thread::JoinHandle<u16> {
+    std::thread::spawn(move || {
+        match ureq::post(&url)
+            .timeout(Duration::from_secs(60))
+            .send_json(body)
+        {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+            Err(e) => panic!("{e}"),
+        }
+    })
+}
+
+const ADD_FK: &str = "ALTER TABLE large_order ADD CONSTRAINT large_order_customer_id_96b7b144_fk_customer_id \
+                      FOREIGN KEY (customer_id) REFERENCES customer (id) DEFERRABLE INITIALLY DEFERRED";
+
+/// The original says the foreign key "blocks all queries". Held open
+/// mid-migration: the one-statement way stops writes to both tables (orders
+/// and the customers they reference) and lets reads through; the safe way's
+/// validation stops none of them.
+#[test]
+fn proj07_the_validating_foreign_key_stops_writes_to_both_tables_and_the_safe_one_none() {
+    let db = TestDb::new(PROJ07);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "2000"]);
+    let server = TestServer::start(PROJ07.project, &db.url);
+
+    let risky = Holder::run(&db.url, ADD_FK, HOLD).unwrap();
+    let (status, body) = server.get("/list_large/");
+    assert_eq!((status, body["count"].clone()), (200, json!(10)));
+    let customer = post_later(server.url("/customer/"), json!({"name": "Ann"}));
+    let order = post_later(server.url("/large/"), json!({"name": "order"}));
+    while db.scalar(WAITING) < 2 {
+        std::thread::yield_now();
+    }
+    drop(risky);
+    assert_eq!(customer.join().unwrap(), 201);
+    assert_eq!(order.join().unwrap(), 201);
+
+    db.exec(
+        "ALTER TABLE large_order DROP CONSTRAINT large_order_customer_id_96b7b144_fk_customer_id",
+    );
+    db.exec(&format!("{ADD_FK} NOT VALID"));
+    let validating = Holder::run(
+        &db.url,
+        "ALTER TABLE large_order VALIDATE CONSTRAINT large_order_customer_id_96b7b144_fk_customer_id",
+        HOLD,
+    )
+    .unwrap();
+    // answered while the validation's transaction is open: nothing waits
+    assert_eq!(server.post("/customer/", json!({"name": "Bo"})).0, 201);
+    assert_eq!(server.post("/large/", json!({"name": "later"})).0, 201);
+    assert_eq!(server.get("/list_large/").0, 200);
+    assert_eq!(db.scalar(WAITING), 0);
+    drop(validating);
+}
+
+/// An order whose customer does not exist stops the validation with one
+/// line; the constraint stays NOT VALID (new rows are checked), and once
+/// the order is mended the next run validates without adding it again.
+#[test]
+fn proj07_an_orphaned_order_stops_the_validation_and_the_next_run_finishes() {
+    let db = TestDb::new(PROJ07);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "500"]);
+    db.exec("UPDATE large_order SET customer_id = 999 WHERE id = 77");
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    let failed = db.manage(&["migrate", "0003"]);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("0003_add_customer_fk_safely"), "{stderr}");
+    let valid = "SELECT count(*) FROM pg_constraint WHERE conname = 'large_order_customer_id_96b7b144_fk_customer_id' AND convalidated";
+    let present = "SELECT count(*) FROM pg_constraint WHERE conname = 'large_order_customer_id_96b7b144_fk_customer_id'";
+    assert_eq!((db.scalar(present), db.scalar(valid)), (1, 0));
+    // checked from now on, though not yet valid
+    let orphan = db.manage(&["seed_large_table", "--large-count", "1"]);
+    assert!(orphan.status.success());
+    assert!(
+        db.try_exec("INSERT INTO large_order (order_number, customer_id, total_amount) VALUES ('x', 12345, 1)")
+            .is_err()
+    );
+
+    db.exec("UPDATE large_order SET customer_id = 1 WHERE customer_id = 999");
+    let out = db.manage_ok(&["migrate", "0003"]);
+    assert!(!out.contains("as NOT VALID (no scan)"), "{out}");
+    assert!(out.contains("✓ LargeOrder FK validated"), "{out}");
+    assert_eq!(db.scalar(valid), 1);
+}
+
+/// The index's state: `valid`, `INVALID`, or `absent`.
+fn index_state(db: &TestDb, name: &str) -> String {
+    db.text(&format!(
+        "SELECT coalesce((SELECT CASE WHEN indisvalid THEN 'valid' ELSE 'INVALID' END \
+         FROM pg_index WHERE indexrelid = to_regclass('{name}')), 'absent')"
+    ))
+}
+
+/// proj03 at the state before the large table's concurrent build.
+fn proj03_before_0004() -> TestDb {
+    let db = TestDb::seeded_past_risky(PROJ03, "5000");
+    db.manage_ok(&["migrate", "0003"]);
+    db
+}
+
+/// A build that failed left an INVALID index under the name: the safe
+/// step finds it, drops it, says so, and builds the index it was asked for.
+#[test]
+fn proj03_an_invalid_index_left_behind_is_dropped_and_built_again() {
+    let db = proj03_before_0004();
+    // a unique build over a duplicate fails and leaves its index INVALID
+    db.exec("INSERT INTO large_email (name, email) VALUES ('LargeUser_1', 'dup@example.com')");
+    let failed =
+        db.try_exec("CREATE UNIQUE INDEX CONCURRENTLY large_email_email_idx ON large_email (name)");
+    assert!(failed.is_err());
+    assert_eq!(index_state(&db, "large_email_email_idx"), "INVALID");
+
+    let out = db.manage_ok(&["migrate", "0004"]);
+    assert!(
+        out.contains("found INVALID index large_email_email_idx"),
+        "{out}"
+    );
+    assert_eq!(index_state(&db, "large_email_email_idx"), "valid");
+    assert!(
+        db.text("SELECT pg_get_indexdef('large_email_email_idx'::regclass)")
+            .ends_with("(email)")
+    );
+}
+
+/// Behind a transaction that wrote to the table and is still open, the
+/// build's wait for it times out: the step drops the INVALID index that
+/// leaves, retries, and builds once the transaction ends; no INVALID index
+/// is left.
+#[test]
+fn proj03_a_build_that_times_out_waiting_is_cleaned_up_and_retried() {
+    let db = proj03_before_0004();
+    let holder = Holder::run(
+        &db.url,
+        "UPDATE large_email SET name = name WHERE id = 1",
+        HOLD,
+    )
+    .unwrap();
+    let (mut migrator, mut lines) = db.spawn(&["migrate", "0004", "--lock-timeout", "0.2"]);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let retried = line.contains("retry 1/");
+        seen.push(line);
+        if retried {
+            break;
+        }
+    }
+    drop(holder);
+    seen.extend(lines);
+    assert!(migrator.wait().unwrap().success(), "{seen:#?}");
+    let text = seen.join("\n");
+    assert!(
+        text.contains("CREATE INDEX CONCURRENTLY large_email_email_idx failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("found INVALID index large_email_email_idx"),
+        "{text}"
+    );
+    assert_eq!(index_state(&db, "large_email_email_idx"), "valid");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid"),
+        0
+    );
+}
+
+/// The original's `/list_large/` writes before it reads: an UPDATE of a
+/// random row among the first 1,000, then the list, with the id it
+/// updated, keys in the original's order. `?read_only=1` only reads.
+#[test]
+fn proj03_list_large_updates_a_row_then_lists_as_the_original_does() {
+    let db = TestDb::new(PROJ03);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "1000"]);
+    let server = TestServer::start(PROJ03.project, &db.url);
+    let (status, body) = server.get("/list_large/");
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["emails", "count", "updated_id"]);
+    let id = body["updated_id"].as_i64().unwrap();
+    assert!((1..=1000).contains(&id));
+    assert_eq!(
+        db.text(&format!("SELECT email FROM large_email WHERE id = {id}")),
+        format!("updated_{id}@example.com")
+    );
+    let (status, body) = server.get("/list_large/?read_only=1");
+    assert_eq!(status, 200);
+    assert!(body.get("updated_id").is_none(), "{body}");
+}
