@@ -413,6 +413,7 @@ fn serve(database_url: &str, scenario: &'static Scenario) -> std::io::Result<web
         AppState {
             pool: db::pool(database_url, db::default_pool_size()),
             scenario,
+            release: crate::scenarios::Release::default(),
         },
         web::default_workers(),
     )

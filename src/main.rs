@@ -1,6 +1,7 @@
 //! The web server alone, as the Docker image runs it: `risky_migrations
 //! [ADDR:]PORT`, the project and database from `.env` and the environment.
-//! `manage runserver` runs the same server.
+//! `manage runserver` runs the same server. `RELEASE=2` in the environment
+//! runs proj05_drop_column's second release (`manage runserver --release 2`).
 
 use std::process::ExitCode;
 
@@ -14,10 +15,18 @@ fn main() -> ExitCode {
                 addrport.as_deref(),
                 project.port,
             )?;
+            let release = match std::env::var("RELEASE") {
+                Ok(text) => text
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|r| (1..=2).contains(r))
+                    .ok_or_else(|| anyhow::anyhow!("RELEASE must be 1 or 2, got {text:?}"))?,
+                Err(_) => 1,
+            };
             risky_migrations::cli::runserver::serve(
                 &project,
                 addr,
-                risky_migrations::db::default_pool_size(),
+                (risky_migrations::db::default_pool_size(), release),
                 &mut std::io::stdout(),
             )
         });

@@ -21,14 +21,16 @@ use diesel::result::Error as DieselError;
 
 use crate::db::PgPool;
 use crate::pg_error::{self, Condition};
-use crate::scenarios::Scenario;
 use crate::scenarios::endpoints::{Endpoint, EndpointError, Request, Verb};
+use crate::scenarios::{Release, Scenario};
 
 /// What every handler needs.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     pub scenario: &'static Scenario,
+    /// The release of the app's code it runs; the demo deploys by setting it.
+    pub release: Release,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,7 @@ async fn serve(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let arrived = Instant::now();
+    let release = state.release.get();
     let (reply, queued) = with_conn(&state, move |conn, scenario| {
         // a blocking thread and a connection are ours from here on: what
         // the request waited for them, requests blocked on a lock held
@@ -127,6 +130,7 @@ async fn serve(
         let request = Request {
             query: &query,
             body: &body,
+            release,
         };
         (endpoint.handler)(scenario, conn, request).map(|reply| (reply, queued))
     })

@@ -17,6 +17,11 @@ pub struct Args {
     /// Database connections in the pool (default: twice the cores)
     #[arg(long, default_value_t = crate::db::default_pool_size())]
     pub pool_size: u32,
+    /// Which release of the app's code to run: proj05_drop_column's release
+    /// 2 stops reading and writing legacy_code (its safe path deploys it
+    /// after 0003, before 0004); elsewhere there is only release 1
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2), value_name = "N")]
+    pub release: u32,
 }
 
 /// `8002`, `0.0.0.0:8002`, `0:8002` (Django's shorthand), `[::1]:8002`.
@@ -44,7 +49,7 @@ pub fn parse_addrport(text: Option<&str>, default_port: u16) -> anyhow::Result<S
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let addr = parse_addrport(args.addrport.as_deref(), project.port)?;
-    serve(project, addr, args.pool_size, out)?;
+    serve(project, addr, (args.pool_size, args.release), out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -52,13 +57,14 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
 pub fn serve(
     project: &Project,
     addr: SocketAddr,
-    pool_size: u32,
+    (pool_size, release): (u32, u32),
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let state = web::AppState {
         pool: db::pool(&project.database_url, pool_size),
         scenario: project.scenario,
+        release: crate::scenarios::Release::new(release),
     };
     writeln!(
         out,
@@ -71,6 +77,9 @@ pub fn serve(
         project.name(),
         crate::db::redact_url(&project.database_url)
     )?;
+    if project.scenario.deploy.is_some() {
+        writeln!(out, "Running release {release} of the app's code")?;
+    }
     writeln!(out, "Starting development server at http://{addr}/")?;
     writeln!(out, "Quit the server with CONTROL-C.")?;
     out.flush()?;

@@ -26,7 +26,7 @@ fn band_color(kind: StepKind) -> &'static str {
     match kind {
         StepKind::Baseline => "#9e9e9e",
         StepKind::Risky | StepKind::Undo => "#e53935",
-        StepKind::Record | StepKind::Safe => "#43a047",
+        StepKind::Record | StepKind::Safe | StepKind::Deploy => "#43a047",
         StepKind::Naive => "#fb8c00",
     }
 }

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::db::{self, DbError};
-use crate::scenarios::Scenario;
+use crate::scenarios::{Release, Scenario};
 
 /// A transaction that read the large table and stays open: it holds ACCESS
 /// SHARE, as a long report or an idle-in-transaction session would.
@@ -80,10 +80,10 @@ pub struct WriterCounts {
 
 impl Writers {
     /// `count` writers on `table`, updating ids up to `max_id`, each pausing
-    /// `pause` between rounds.
+    /// `pause` between rounds; they write as `release` of the app's code does.
     pub fn start(
         database_url: &str,
-        scenario: &'static Scenario,
+        (scenario, release): (&'static Scenario, &Release),
         count: usize,
         max_id: u64,
         pause: Duration,
@@ -108,6 +108,7 @@ impl Writers {
                 failed.clone(),
             );
             let first_error = first_error.clone();
+            let release = release.clone();
             let fail = move |error: diesel::result::Error| {
                 failed.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut first) = first_error.lock() {
@@ -120,7 +121,7 @@ impl Writers {
                     round += 1;
                     let name = format!("writer {writer} row {round}");
                     // inserted as the endpoint inserts, whatever the state
-                    match scenario.create_large(&mut conn, &name) {
+                    match scenario.create_large(&mut conn, &name, release.get()) {
                         Ok(_) => {
                             inserted.fetch_add(1, Ordering::Relaxed);
                         }

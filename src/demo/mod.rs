@@ -27,8 +27,8 @@ use crate::locks::{self, LockMonitor};
 use crate::migrations::runner::{self, MigrateError, MigrateOptions};
 use crate::probe::{Method, Probe, ProbeConfig, Sample};
 use crate::recipes::RunSettings;
-use crate::scenarios::Scenario;
 use crate::scenarios::endpoints::{ExtraProbe, Verb};
+use crate::scenarios::{Release, Scenario};
 use crate::seed::{self, SeedError};
 use crate::web::{self, AppState};
 use report::{OtherLock, ProjectReport, StepKind, StepReport};
@@ -101,6 +101,9 @@ enum Action {
     },
     /// SQL run in a transaction that is rolled back.
     Naive(String),
+    /// The running server (and the writers) switch to a new release of
+    /// the app's code.
+    Deploy(u32),
 }
 
 struct Planned {
@@ -154,6 +157,13 @@ fn plan(scenario: &Scenario) -> Vec<Planned> {
         .skip(1);
     for files in after_risky {
         let version = files.version;
+        if let Some(deploy) = scenario.deploy.filter(|d| d.before == version) {
+            steps.push(step(
+                format!("deploy release {}: {}", deploy.release, deploy.what),
+                StepKind::Deploy,
+                Action::Deploy(deploy.release),
+            ));
+        }
         let Some(recipe) = scenario.rust_migration(version) else {
             steps.push(step(
                 format!("{version} {}", title(scenario, version)),
@@ -244,7 +254,7 @@ pub fn run_project(
         scenario,
         database_url,
         (&planned, &options, settings),
-        instruments.t0,
+        (instruments.t0, &instruments.release),
         log,
         status,
     )?;
@@ -307,6 +317,8 @@ fn prepare(
 struct Instruments {
     t0: Instant,
     server: web::Running,
+    /// The release of the app's code the server and the writers run.
+    release: Release,
     reads: Probe,
     writes: Probe,
     /// The scenario's other probes.
@@ -337,18 +349,21 @@ impl Instruments {
         database_url: &str,
         options: &DemoOptions,
     ) -> Result<Self, DemoError> {
+        let release = Release::default();
         let server = web::Running::spawn(
             AppState {
                 pool: db::pool(database_url, SERVER_CONNECTIONS),
                 scenario,
+                release: release.clone(),
             },
             2,
         )
         .map_err(DemoError::Server)?;
         let t0 = Instant::now();
-        let probe = |path: &str, method| {
-            ProbeConfig::until_stopped(server.url(path), method, options.interval, options.timeout)
+        let probe_every = |path: &str, method, interval| {
+            ProbeConfig::until_stopped(server.url(path), method, interval, options.timeout)
         };
+        let probe = |path: &str, method| probe_every(path, method, options.interval);
         let reads = Probe::start(probe(scenario.read_probe, Method::Get), t0, None);
         let writes = Probe::start(probe(scenario.write_probe, Method::Post), t0, None);
         let also = scenario
@@ -359,7 +374,11 @@ impl Instruments {
                     Verb::Get => Method::Get,
                     Verb::Post => Method::Post,
                 };
-                (extra, Probe::start(probe(extra.path, method), t0, None))
+                let interval = options.interval * extra.slower.max(1);
+                (
+                    extra,
+                    Probe::start(probe_every(extra.path, method, interval), t0, None),
+                )
             })
             .collect();
         let monitor = LockMonitor::start(database_url, &scenario.tables(), LOCK_INTERVAL, t0)?;
@@ -367,7 +386,7 @@ impl Instruments {
             0 => None,
             n => Some(load::Writers::start(
                 database_url,
-                scenario,
+                (scenario, &release),
                 n,
                 options.large_count,
                 Duration::from_millis(10),
@@ -376,6 +395,7 @@ impl Instruments {
         Ok(Instruments {
             t0,
             server,
+            release,
             reads,
             writes,
             also,
@@ -413,7 +433,7 @@ fn walk(
     scenario: &'static Scenario,
     database_url: &str,
     (planned, options, settings): (&[Planned], &DemoOptions, RunSettings),
-    t0: Instant,
+    (t0, release): (Instant, &Release),
     log: &mut dyn Write,
     status: &dyn Fn(&str),
 ) -> Result<Vec<Window>, DemoError> {
@@ -424,7 +444,7 @@ fn walk(
         status(&format!("step {}/{}: {}", i + 1, planned.len(), step.name));
         let before = locks::relfilenodes(conn, &tables)?;
         let holder = match (options.hold_lock, step.kind) {
-            (Some(hold), kind) if kind != StepKind::Baseline => {
+            (Some(hold), kind) if kind != StepKind::Baseline && kind != StepKind::Deploy => {
                 Some(load::Holder::start(database_url, large, hold)?)
             }
             _ => None,
@@ -444,6 +464,10 @@ fn walk(
             Action::Naive(sql) => {
                 writeln!(log, "naive, rolled back: {sql};")?;
                 run_rolled_back(conn, sql)?;
+            }
+            Action::Deploy(new) => {
+                writeln!(log, "deploy: the server now runs release {new}")?;
+                release.set(*new);
             }
         }
         let end_ms = since(t0);
@@ -475,10 +499,17 @@ fn report(
     let large = scenario.large_table();
     let tables = scenario.tables();
     let interval_ms = LOCK_INTERVAL.as_secs_f64() * 1000.0;
+    let next_starts: Vec<f64> = windows
+        .iter()
+        .skip(1)
+        .map(|(start, _, _)| *start)
+        .chain([measured.end_ms])
+        .collect();
     let steps = planned
         .iter()
         .zip(windows)
-        .map(|(step, (start_ms, end_ms, rewritten))| {
+        .zip(next_starts)
+        .map(|((step, (start_ms, end_ms, rewritten)), until_ms)| {
             let lock =
                 locks::summarize(&measured.lock_samples, large, start_ms, end_ms, interval_ms);
             let also_locked = tables
@@ -497,8 +528,7 @@ fn report(
             let step = StepReport::new(
                 &step.name,
                 step.kind,
-                start_ms,
-                end_ms,
+                (start_ms, end_ms, until_ms),
                 (lock, interval_ms),
                 rewritten,
                 &measured.reads,
@@ -511,7 +541,7 @@ fn report(
                 .map(|(extra, samples)| {
                     (
                         format!("{} {}", extra.verb.as_str(), extra.path),
-                        report::in_flight(samples, (start_ms, end_ms), measured.end_ms),
+                        report::in_flight(samples, (start_ms, until_ms), measured.end_ms),
                     )
                 })
                 .collect();

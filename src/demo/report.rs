@@ -15,6 +15,8 @@ pub enum StepKind {
     Record,
     Safe,
     Naive,
+    /// A new release of the app's code, no migration.
+    Deploy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,8 +77,10 @@ impl OtherLock {
 }
 
 impl StepReport {
-    /// Reads a step off the timeline: the requests in flight during it, and
-    /// later ones that may end an outage it started.
+    /// Reads a step off the timeline: the requests in flight from its start
+    /// until the next step's (what it left behind counts too: a dropped
+    /// column fails requests after the drop is done), and later ones that
+    /// may end an outage it started.
     #[expect(
         clippy::too_many_arguments,
         reason = "one step's facts, gathered from four sources"
@@ -84,15 +88,14 @@ impl StepReport {
     pub fn new(
         name: &str,
         kind: StepKind,
-        start_ms: f64,
-        end_ms: f64,
+        (start_ms, end_ms, until_ms): (f64, f64, f64),
         (lock, lock_interval_ms): (LockSummary, f64),
         rewritten: Vec<String>,
         reads: &[Sample],
         writes: &[Sample],
         run_end_ms: f64,
     ) -> Self {
-        let summary = |samples: &[Sample]| in_flight(samples, (start_ms, end_ms), run_end_ms);
+        let summary = |samples: &[Sample]| in_flight(samples, (start_ms, until_ms), run_end_ms);
         StepReport {
             name: name.to_owned(),
             kind,
@@ -309,9 +312,16 @@ fn queued_reads(step: &StepReport) -> bool {
 /// The demo's table for one project.
 pub fn write_table(out: &mut dyn Write, report: &ProjectReport) -> io::Result<()> {
     writeln!(out, "\n{}", headline(report))?;
-    write_row(out, &HEADER.map(str::to_owned))?;
+    let width = report
+        .steps
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(HEADER[0].len());
+    write_row(out, &HEADER.map(str::to_owned), width)?;
     for step in &report.steps {
-        write_row(out, &cells(step))?;
+        write_row(out, &cells(step), width)?;
     }
     for note in notes(report) {
         writeln!(out, "  {note}")?;
@@ -367,10 +377,11 @@ fn cells(step: &StepReport) -> [String; 9] {
     ]
 }
 
-fn write_row(out: &mut dyn Write, c: &[String; 9]) -> io::Result<()> {
+/// One row, the step names `width` characters wide.
+fn write_row(out: &mut dyn Write, c: &[String; 9], width: usize) -> io::Result<()> {
     writeln!(
         out,
-        "{:<38} {:>9}  {:<46} {:<7} {:>13} {:>14} {:>8} {:>8} {:>15}",
+        "{:<width$} {:>9}  {:<46} {:<7} {:>13} {:>14} {:>8} {:>8} {:>15}",
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
     )
 }
@@ -393,7 +404,7 @@ pub fn lock_cell(step: &StepReport) -> String {
                 duration(step.lock_interval_ms)
             )
         }
-        (None, StepKind::Baseline | StepKind::Record) => "-".to_owned(),
+        (None, StepKind::Baseline | StepKind::Record | StepKind::Deploy) => "-".to_owned(),
         (None, _) => format!("none seen (< {})", duration(step.lock_interval_ms)),
     }
 }

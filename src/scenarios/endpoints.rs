@@ -35,6 +35,8 @@ impl Verb {
 pub struct Request<'a> {
     pub query: &'a HashMap<String, String>,
     pub body: &'a [u8],
+    /// The release of the app's code the server runs ([`super::Release`]).
+    pub release: u32,
 }
 
 /// A status and the JSON body to answer with.
@@ -84,6 +86,8 @@ pub struct ExtraProbe {
     /// For a write: the table its rows land in (every acknowledged one must
     /// be there at the end).
     pub table: Option<&'static str>,
+    /// Sent every this many probe intervals (1: as often as the others).
+    pub slower: u32,
 }
 
 /// `GET /list_large/`: the seed's JSON of the first ten large rows.
@@ -137,7 +141,7 @@ fn create_large(
     request: Request<'_>,
 ) -> Result<Reply, EndpointError> {
     let name = new_name(request.body)?;
-    let id = s.create_large(conn, &name)?;
+    let id = s.create_large(conn, &name, request.release)?;
     Reply::created(&serde_json::json!({ "id": id, "name": name }))
 }
 

@@ -9,6 +9,7 @@ pub mod endpoints;
 pub mod proj01_add_not_null_constraint;
 pub mod proj03_indexes;
 pub mod proj04_change_column_type;
+pub mod proj05_drop_column;
 pub mod proj07_add_foreign_key;
 
 use diesel::prelude::*;
@@ -28,9 +29,49 @@ pub enum Which {
 /// every migration state.
 pub type ListFn = fn(&mut PgConnection, Which) -> QueryResult<Vec<u8>>;
 
-/// `POST /large/`: inserts a row named `name` and returns its id; must work at
-/// every migration state.
-pub type CreateFn = fn(&mut PgConnection, &str) -> QueryResult<i64>;
+/// `POST /large/`: inserts a row named `name` as the given release of the
+/// app's code does, and returns its id; must work at every migration state
+/// that release is meant for.
+pub type CreateFn = fn(&mut PgConnection, &str, u32) -> QueryResult<i64>;
+
+/// Which release of the app's code a server (or the demo's writers) runs:
+/// 1 at start; a scenario whose safe path needs a deploy declares it
+/// ([`Deploy`]), and the demo switches the running server's code path, as
+/// a new release would.
+#[derive(Debug, Clone)]
+pub struct Release(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Release {
+    pub fn new(release: u32) -> Self {
+        Release(std::sync::Arc::new(std::sync::atomic::AtomicU32::new(
+            release,
+        )))
+    }
+
+    pub fn get(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set(&self, release: u32) {
+        self.0.store(release, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Default for Release {
+    fn default() -> Self {
+        Release::new(1)
+    }
+}
+
+/// A deploy the safe path needs between two migrations: the new release's
+/// code, running before `before` is applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Deploy {
+    pub before: &'static str,
+    pub release: u32,
+    /// What the new release changes: `stops reading and writing legacy_code`.
+    pub what: &'static str,
+}
 
 /// What a seed project declares: data, and the two queries that differ.
 pub struct Scenario {
@@ -49,6 +90,8 @@ pub struct Scenario {
     /// records it with `--fake` instead of running it again.
     pub risky: &'static str,
     pub safe_path_fakes_risky: bool,
+    /// The deploy the safe path needs, if any.
+    pub deploy: Option<Deploy>,
     pub seed: SeedPlan,
     /// What the server serves.
     pub endpoints: &'static [endpoints::Endpoint],
@@ -112,17 +155,35 @@ impl Scenario {
         (self.list)(conn, which)
     }
 
-    pub fn create_large(&self, conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
-        (self.create_large)(conn, name)
+    pub fn create_large(
+        &self,
+        conn: &mut PgConnection,
+        name: &str,
+        release: u32,
+    ) -> QueryResult<i64> {
+        (self.create_large)(conn, name, release)
+    }
+
+    /// The release that serves `state` (a version) on the safe path: the
+    /// deployed one from its migration on, else the first; after the risky
+    /// step really ran, only the new one can (that is its outage).
+    pub fn release_for(&self, state: &str, risky_ran: bool) -> u32 {
+        match self.deploy {
+            Some(deploy) if state >= deploy.before || (risky_ran && state >= self.risky) => {
+                deploy.release
+            }
+            _ => 1,
+        }
     }
 }
 
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
-    static ALL: [&Scenario; 4] = [
+    static ALL: [&Scenario; 5] = [
         &proj01_add_not_null_constraint::SCENARIO,
         &proj03_indexes::SCENARIO,
         &proj04_change_column_type::SCENARIO,
+        &proj05_drop_column::SCENARIO,
         &proj07_add_foreign_key::SCENARIO,
     ];
     &ALL

@@ -52,13 +52,17 @@ fn walk_states(case: Case, fake_risky: bool) {
         .map(|m| m.version)
         .skip_while(|v| *v != scenario.start)
         .collect();
+    // the release that serves each state (where the safe path deploys one)
+    let serve = |state: &str| server.release.set(scenario.release_for(state, !fake_risky));
     for state in &forward {
         migrate(state, fake_risky && *state == scenario.risky);
+        serve(state);
         check_state(&server, &db, &format!("{state} going forward"));
     }
     for pair in forward.windows(2).rev() {
         let (state, undone) = (pair[0], pair[1]);
         migrate(state, fake_risky && undone == scenario.risky);
+        serve(state);
         check_state(&server, &db, &format!("{state} going back"));
     }
 }

@@ -30,7 +30,7 @@ fn up_down_up(case: Case, fake_risky: bool) {
         "1000",
     ]);
     let original = values(&db);
-    let snapshot = |db: &TestDb| (db.schema(), db.rows(case.large()), db.rows(case.small()));
+    let snapshot = TestDb::snapshot;
     let mut before = snapshot(&db);
     let versions = case.versions();
     for pair in versions.windows(2) {
@@ -201,22 +201,25 @@ fn the_diesel_cli_and_manage_share_one_database() {
         assert_eq!(mixed.recipe_problems(), Vec::<String>::new());
 
         // diesel reverts what manage applied, and manage re-applies it
-        let first_recipe = case.recipe_dirs()[0];
-        let from_first_recipe = case
-            .versions()
-            .iter()
-            .skip_while(|v| !first_recipe.starts_with(*v))
-            .count();
-        for _ in 0..from_first_recipe {
+        if let Some(first_recipe) = case.recipe_dirs().first() {
+            let from_first_recipe = case
+                .versions()
+                .iter()
+                .skip_while(|v| !first_recipe.starts_with(*v))
+                .count();
+            for _ in 0..from_first_recipe {
+                diesel(&mixed, &["migration", "revert"]);
+            }
+            let listed = diesel(&mixed, &["migration", "list"]);
+            assert!(listed.contains(&format!("[ ] {first_recipe}")), "{listed}");
+            assert!(
+                !mixed.recipe_problems().is_empty(),
+                "{}: reverted, yet the recipes find their work done",
+                case.project
+            );
+        } else {
             diesel(&mixed, &["migration", "revert"]);
         }
-        let listed = diesel(&mixed, &["migration", "list"]);
-        assert!(listed.contains(&format!("[ ] {first_recipe}")), "{listed}");
-        assert!(
-            !mixed.recipe_problems().is_empty(),
-            "{}: reverted, yet the recipes find their work done",
-            case.project
-        );
         mixed.manage_ok(&["migrate", case.end()]);
         assert_eq!(mixed.schema(), by_manage.schema());
         diesel(&mixed, &["migration", "redo"]);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use risky_migrations::demo::load::Holder;
 use serde_json::json;
 
-use crate::support::{PROJ03, PROJ07, TestDb, TestServer};
+use crate::support::{PROJ03, PROJ05, PROJ07, TestDb, TestServer};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -207,4 +207,46 @@ fn proj03_list_large_updates_a_row_then_lists_as_the_original_does() {
     let (status, body) = server.get("/list_large/?read_only=1");
     assert_eq!(status, 200);
     assert!(body.get("updated_id").is_none(), "{body}");
+}
+
+/// The original says a dropped column breaks the code that still uses it.
+/// Under release 1 (which reads and writes legacy_code) the drop fails its
+/// search and its writes from then on, the list goes on; the way down
+/// brings the column back without its codes. Expand/contract (nullable,
+/// release 2, drop) fails nothing.
+#[test]
+fn proj05_the_drop_breaks_the_release_that_uses_the_column_and_expand_contract_nothing() {
+    let db = TestDb::new(PROJ05);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "300"]);
+    let server = TestServer::start(PROJ05.project, &db.url);
+    let search = "/search_by_legacy_code/?code=LEGACY_0000000001";
+    let found = |server: &TestServer| {
+        let (status, body) = server.get(search);
+        assert_eq!(status, 200, "{body}");
+        body["count"].as_i64().unwrap()
+    };
+    assert_eq!(found(&server), 1);
+
+    db.manage_ok(&["migrate", "0002"]);
+    assert_eq!(server.get(search).0, 500);
+    assert_eq!(server.post("/large/", json!({"name": "lost"})).0, 500);
+    assert_eq!(server.get("/list_large/").0, 200);
+
+    db.manage_ok(&["migrate", "0001"]);
+    assert_eq!(found(&server), 0, "the codes do not come back");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_product WHERE legacy_code = ''"),
+        300
+    );
+
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    db.manage_ok(&["migrate", "0003"]);
+    assert_eq!(server.post("/large/", json!({"name": "release 1"})).0, 201);
+    server.release.set(2);
+    assert_eq!(server.post("/large/", json!({"name": "release 2"})).0, 201);
+    db.manage_ok(&["migrate", "0004"]);
+    assert_eq!(server.post("/large/", json!({"name": "after"})).0, 201);
+    assert_eq!(found(&server), 0);
+    assert_eq!(server.get("/list_large/").0, 200);
 }

@@ -30,6 +30,9 @@ pub struct Case {
     pub third_small: &'static str,
     /// SQL that gives back the name `POST /large/` was sent, from its row.
     pub written: &'static str,
+    /// A column a way down brings back without its values (and last in its
+    /// table): a dropped column's data is gone.
+    pub irreversible: Option<&'static str>,
 }
 
 pub const PROJ04: Case = Case {
@@ -39,6 +42,7 @@ pub const PROJ04: Case = Case {
     first_large: r#"{"id": 1, "name": "LargeRecord_1", "created_at": "2024-01-01 10:00:00"}"#,
     third_small: r#"{"id": 3, "name": "SmallRecord_3", "created_at": "2024-01-03 10:00:00"}"#,
     written: "name",
+    irreversible: None,
 };
 
 pub const PROJ01: Case = Case {
@@ -48,6 +52,7 @@ pub const PROJ01: Case = Case {
     first_large: r#"{"id": 1, "name": "LargeUser_1"}"#,
     third_small: r#"{"id": 3, "name": "SmallUser_3"}"#,
     written: "name",
+    irreversible: None,
 };
 
 pub const PROJ07: Case = Case {
@@ -57,6 +62,7 @@ pub const PROJ07: Case = Case {
     first_large: r#"{"id": 1, "order_number": "LARGE-0000000001", "customer_id": 2, "total_amount": "101.00"}"#,
     third_small: r#"{"id": 3, "order_number": "SMALL-00003", "customer_id": 4, "total_amount": "80.00"}"#,
     written: "split_part(order_number, ' #', 1)",
+    irreversible: None,
 };
 
 pub const PROJ03: Case = Case {
@@ -66,9 +72,20 @@ pub const PROJ03: Case = Case {
     first_large: r#"{"id": 1, "name": "LargeUser_1", "email": "user1@example.com"}"#,
     third_small: r#"{"id": 3, "name": "SmallUser_3", "email": "small3@example.com"}"#,
     written: "name",
+    irreversible: None,
 };
 
-pub const CASES: [Case; 4] = [PROJ01, PROJ03, PROJ04, PROJ07];
+pub const PROJ05: Case = Case {
+    project: "proj05_drop_column",
+    key: "products",
+    original: "id || ',' || name || ',' || price",
+    first_large: r#"{"id": 1, "name": "LargeProduct_1", "legacy_code": "N/A", "price": "20.99"}"#,
+    third_small: r#"{"id": 3, "name": "SmallProduct_3", "legacy_code": "N/A", "price": "13.99"}"#,
+    written: "name",
+    irreversible: Some("legacy_code"),
+};
+
+pub const CASES: [Case; 5] = [PROJ01, PROJ03, PROJ04, PROJ05, PROJ07];
 
 impl Case {
     /// The scenario the lab declares for this project.
@@ -441,6 +458,31 @@ impl TestDb {
     pub fn rows(&self, table: &str) -> String {
         self.text(&format!("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY id)), '') FROM {table} t"))
     }
+
+    /// The schema and the rows of the case's small and large tables, as a
+    /// way down must give them back: a column it cannot bring back with its
+    /// values ([`Case::irreversible`]) left out of the rows, and the order
+    /// of every table's columns ignored (it comes back last).
+    pub fn snapshot(&self) -> (String, String, String) {
+        let case = self.case;
+        let Some(column) = case.irreversible else {
+            return (
+                self.schema(),
+                self.rows(case.large()),
+                self.rows(case.small()),
+            );
+        };
+        let rows = |table: &str| {
+            self.text(&format!(
+                "SELECT count(*) || ':' || coalesce(md5(string_agg((to_jsonb(t) - '{column}')::text, '|' ORDER BY id)), '') FROM {table} t"
+            ))
+        };
+        (
+            columns_sorted(&self.schema()),
+            rows(case.large()),
+            rows(case.small()),
+        )
+    }
 }
 
 impl Drop for TestDb {
@@ -452,6 +494,29 @@ impl Drop for TestDb {
             ));
         }
     }
+}
+
+/// pg_dump's schema with the column lines of each CREATE TABLE sorted.
+fn columns_sorted(schema: &str) -> String {
+    let mut out = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
+    let mut in_table = false;
+    for line in schema.lines() {
+        if in_table && line.starts_with(')') {
+            columns.sort();
+            out.append(&mut columns);
+            in_table = false;
+        }
+        if in_table {
+            columns.push(line.trim_end_matches(',').to_owned());
+        } else {
+            out.push(line.to_owned());
+        }
+        if line.starts_with("CREATE TABLE") {
+            in_table = true;
+        }
+    }
+    out.join("\n")
 }
 
 pub fn manage_command(project: &str, url: &str, args: &[&str]) -> Command {
@@ -476,16 +541,21 @@ pub fn manage_with_url(project: &str, url: &str, args: &[&str]) -> Output {
 /// The server, in-process on a free port, stopped when dropped.
 pub struct TestServer {
     server: web::Running,
+    /// The release of the app's code it runs.
+    pub release: scenarios::Release,
 }
 
 impl TestServer {
     pub fn start(project: &str, database_url: &str) -> Self {
+        let release = scenarios::Release::default();
         let state = web::AppState {
             pool: db::pool(database_url, 4),
             scenario: scenarios::find(project).expect("scenario"),
+            release: release.clone(),
         };
         TestServer {
             server: web::Running::spawn(state, 2).expect("server"),
+            release,
         }
     }
 

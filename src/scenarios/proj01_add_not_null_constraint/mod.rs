@@ -33,6 +33,7 @@ pub static SCENARIO: Scenario = Scenario {
     start: "0001",
     risky: "0002",
     safe_path_fakes_risky: false,
+    deploy: None,
     seed: SeedPlan {
         tables: &[
             SeedTable {
@@ -174,7 +175,7 @@ fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
 /// lab then charged to the migration. So the transaction first takes the lock
 /// the insert needs anyway (ROW EXCLUSIVE: no other writer waits for it),
 /// queueing behind a migration's lock if one is held, and only then looks.
-fn create_large(conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
+fn create_large(conn: &mut PgConnection, name: &str, _: u32) -> QueryResult<i64> {
     conn.transaction(|conn| {
         diesel::sql_query("LOCK TABLE large_user IN ROW EXCLUSIVE MODE").execute(conn)?;
         let sql = if db::column_exists(conn, "large_user", "status")? {

@@ -45,6 +45,7 @@ pub static SCENARIO: Scenario = Scenario {
     start: "0001",
     risky: "0002",
     safe_path_fakes_risky: true,
+    deploy: None,
     seed: SeedPlan {
         tables: &[
             SeedTable {
@@ -74,6 +75,7 @@ pub static SCENARIO: Scenario = Scenario {
         verb: Verb::Get,
         path: "/list_large/",
         table: None,
+        slower: 1,
     }],
     name_column: "name",
     list,
@@ -165,7 +167,7 @@ fn list_large(
 }
 
 /// A row named `name` with an address made from it.
-fn create_large(conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
+fn create_large(conn: &mut PgConnection, name: &str, _: u32) -> QueryResult<i64> {
     insert_returning_id(
         conn,
         "INSERT INTO large_email (name, email) VALUES ($1, replace($1, ' ', '_') || '@example.com') RETURNING id",

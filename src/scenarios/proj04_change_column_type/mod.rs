@@ -31,6 +31,7 @@ pub static SCENARIO: Scenario = Scenario {
     start: "0001",
     risky: "0002",
     safe_path_fakes_risky: true,
+    deploy: None,
     seed: SeedPlan {
         tables: &[
             SeedTable {
@@ -165,7 +166,7 @@ fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
 
 /// `LOCALTIMESTAMP(0)` is assignable to varchar (as the seed's text) and to
 /// timestamptz alike; from 0003 on, the trigger fills created_at_new.
-fn create_large(conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
+fn create_large(conn: &mut PgConnection, name: &str, _: u32) -> QueryResult<i64> {
     insert_returning_id(
         conn,
         "INSERT INTO large_record (name, created_at) VALUES ($1, LOCALTIMESTAMP(0)) RETURNING id",

@@ -33,6 +33,7 @@ pub static SCENARIO: Scenario = Scenario {
     start: "0001",
     risky: "0002",
     safe_path_fakes_risky: true,
+    deploy: None,
     seed: SeedPlan {
         tables: &[
             SeedTable {
@@ -66,6 +67,7 @@ pub static SCENARIO: Scenario = Scenario {
         verb: Verb::Post,
         path: "/customer/",
         table: Some("customer"),
+        slower: 1,
     }],
     name_column: "order_number",
     list,
@@ -171,7 +173,7 @@ fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
 /// An order whose number starts with `name` and ends with its id (order
 /// numbers are unique: a probe run again writes the same names), for the
 /// customer the seed would give that id, so it satisfies the foreign key.
-fn create_large(conn: &mut PgConnection, name: &str) -> QueryResult<i64> {
+fn create_large(conn: &mut PgConnection, name: &str, _: u32) -> QueryResult<i64> {
     insert_returning_id(
         conn,
         "WITH next AS (SELECT nextval(pg_get_serial_sequence('large_order', 'id')) AS id)

@@ -1,0 +1,7 @@
+-- banner: Dropping tables
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
+-- step: Dropping SmallProduct table... | ✓ SmallProduct table dropped
+DROP TABLE small_product;
+-- step: Dropping LargeProduct table... | ✓ LargeProduct table dropped
+DROP TABLE large_product;

@@ -1,0 +1,18 @@
+//! Rows as the endpoints answer them. `price` is numeric(10,2): the queries
+//! render it as text, as Django's `str(Decimal)` does ("20.99").
+
+use diesel::sql_types::{BigInt, Text};
+
+/// A product as the list answers it: `legacy_code` is always "N/A" (the
+/// original's list never reads the column).
+#[derive(Debug, Clone, PartialEq, Eq, diesel::QueryableByName, serde::Serialize)]
+pub struct ListedProduct {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub legacy_code: String,
+    #[diesel(sql_type = Text)]
+    pub price: String,
+}
