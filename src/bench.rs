@@ -11,6 +11,10 @@
 //!   vacuumed state each time.
 //! - Endpoint: `wrk` on `/list_large/` against `pgbench` running the same
 //!   SELECT on the same cluster.
+//! - Recipes: each safe DDL recipe (an index built concurrently, a foreign
+//!   key validated apart, NOT NULL through a check) against the one
+//!   statement it does the work of (rolled back), a write probe running:
+//!   what letting writes through costs in time, and what it spares them.
 
 use std::io::Write;
 use std::path::Path;
@@ -276,6 +280,108 @@ pub fn backfill(
     Ok(backfill_figures(&samples, windows, floor_window))
 }
 
+/// Each DDL recipe's migration against the one statement it replaces,
+/// from the same state, with writes probed all along.
+pub fn recipes(
+    database_url: &str,
+    scenario: &'static Scenario,
+    status: &dyn Fn(&str),
+) -> Result<Vec<Figure>, BenchError> {
+    let measured: Vec<(&str, &dyn crate::recipes::Recipe, (&str, String))> = scenario
+        .rust_migrations
+        .iter()
+        .filter_map(|(v, r)| r.one_statement().map(|one| (*v, *r, one)))
+        .collect();
+    if measured.is_empty() {
+        return Ok(Vec::new());
+    }
+    let server = serve(database_url, scenario)?;
+    let t0 = Instant::now();
+    let writes = Probe::start(
+        ProbeConfig::until_stopped(
+            server.url(scenario.write_probe),
+            Method::Post,
+            Duration::from_millis(20),
+            Duration::from_secs(10),
+        ),
+        t0,
+        None,
+    );
+    let at = |t0: Instant| t0.elapsed().as_secs_f64() * 1000.0;
+    let sink = &mut std::io::sink();
+    let mut windows = Vec::new();
+    for (version, recipe, (what, sql)) in measured {
+        let mut conn = just_before(database_url, scenario, version)?;
+        let before = version_before(scenario, version);
+        conn.batch_execute(&format!("VACUUM ANALYZE {}", scenario.large_table()))?;
+        status(&format!("{version} {}", recipe.label()));
+        let start = at(t0);
+        runner::migrate(
+            &mut conn,
+            scenario,
+            Some(version),
+            MigrateOptions::default(),
+            sink,
+        )?;
+        let ours = (start, at(t0));
+        runner::migrate(
+            &mut conn,
+            scenario,
+            Some(before),
+            MigrateOptions::default(),
+            sink,
+        )?;
+        conn.batch_execute("SET lock_timeout = 0")?;
+        conn.batch_execute(&format!("VACUUM ANALYZE {}", scenario.large_table()))?;
+        status(&format!("the floor: {sql} (rolled back)"));
+        let start = at(t0);
+        conn.batch_execute(&format!("BEGIN; {sql}; ROLLBACK"))?;
+        let floor = (start, at(t0));
+        windows.push((format!("{version} {}", recipe.label()), what, ours, floor));
+    }
+    let samples = writes.finish();
+    drop(server);
+    let during = |(from, to): (f64, f64)| {
+        let during: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.sent_ms <= to && s.done_ms() >= from)
+            .collect();
+        probe::summarize(&during, &[], to)
+    };
+    let mut figures = Vec::new();
+    for (name, what, ours, floor) in windows {
+        figures.push(Figure::new(
+            format!("{name} vs one {what}"),
+            (ours.1 - ours.0) / 1000.0,
+            Some((floor.1 - floor.0) / 1000.0),
+            "s",
+            "the price of letting writes through",
+        ));
+        let (w_ours, w_floor) = (during(ours), during(floor));
+        figures.push(Figure::new(
+            format!(
+                "  writes' max latency during it ({} of {} failed) vs during the one statement ({} of {})",
+                w_ours.failures, w_ours.requests, w_floor.failures, w_floor.requests
+            ),
+            w_ours.max_ms,
+            Some(w_floor.max_ms),
+            "ms",
+            "< 100 ms",
+        ));
+    }
+    Ok(figures)
+}
+
+/// The version before `version` on the safe path.
+fn version_before(scenario: &Scenario, version: &str) -> &'static str {
+    scenario
+        .migrations()
+        .iter()
+        .take_while(|m| m.version != version)
+        .last()
+        .map_or(scenario.start, |m| m.version)
+}
+
 /// A migrator's connection to the database on the safe path, just before
 /// migration `version`: the risky step as the safe path takes it (run or
 /// faked), then every step up to `version`.
@@ -298,12 +404,7 @@ fn just_before(
         options(scenario.safe_path_fakes_risky),
         sink,
     )?;
-    let before = scenario
-        .migrations()
-        .iter()
-        .take_while(|m| m.version != version)
-        .last()
-        .map_or(scenario.start, |m| m.version);
+    let before = version_before(scenario, version);
     runner::migrate(&mut conn, scenario, Some(before), options(false), sink)?;
     // the benchmark's own VACUUMs wait for autovacuum like any maintenance
     // job (the runner left the migrations' short lock_timeout on the session)

@@ -27,8 +27,8 @@ pub struct Args {
     /// Seconds each load generator (wrk, pgbench) runs
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub endpoint_seconds: u64,
-    /// Only these parts: seed, backfill, endpoint (comma-separated)
-    #[arg(long, value_delimiter = ',', value_parser = ["seed", "backfill", "endpoint"])]
+    /// Only these parts: seed, backfill, recipes, endpoint (comma-separated)
+    #[arg(long, value_delimiter = ',', value_parser = ["seed", "backfill", "recipes", "endpoint"])]
     pub only: Vec<String>,
     /// Where bench.json, bench.md and pgbench's files go [default: target/bench]
     #[arg(long, value_name = "DIR")]
@@ -91,6 +91,9 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
             args.batch_time,
             &status,
         )?);
+    }
+    if wants("recipes") {
+        figures.extend(bench::recipes(&database.url, project.scenario, &status)?);
     }
     let report = BenchReport {
         project: name.to_owned(),

@@ -131,6 +131,10 @@ impl Recipe for CheckNotNull {
         })
     }
 
+    fn one_statement(&self) -> Option<(&'static str, String)> {
+        self.naive().map(|naive| ("SET NOT NULL", naive.sql))
+    }
+
     fn check(&self, conn: &mut PgConnection) -> QueryResult<Option<String>> {
         #[derive(QueryableByName)]
         struct Count {

@@ -316,6 +316,20 @@ impl Recipe for ConcurrentIndex {
         None
     }
 
+    /// The plain build, which holds SHARE (writes wait) throughout.
+    fn one_statement(&self) -> Option<(&'static str, String)> {
+        let IndexSpec {
+            table,
+            name,
+            columns,
+            ..
+        } = self.0;
+        Some((
+            "CREATE INDEX",
+            format!("CREATE INDEX {name} ON {table} {columns}"),
+        ))
+    }
+
     fn check(&self, conn: &mut PgConnection) -> QueryResult<Option<String>> {
         Ok(match state(conn, self.0.name)? {
             IndexState::Valid => None,

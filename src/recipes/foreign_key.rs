@@ -164,6 +164,17 @@ END $$;
         None
     }
 
+    /// The validating `ADD CONSTRAINT` of the largest table (the last).
+    fn one_statement(&self) -> Option<(&'static str, String)> {
+        self.0.last().map(|spec| {
+            let sql = format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY {}",
+                spec.table, spec.constraint, spec.definition
+            );
+            ("validating ADD CONSTRAINT", sql)
+        })
+    }
+
     fn check(&self, conn: &mut PgConnection) -> QueryResult<Option<String>> {
         #[derive(QueryableByName)]
         struct Valid {

@@ -99,6 +99,12 @@ pub trait Recipe: Send + Sync + 'static {
     fn statements(&self, backwards: bool) -> Option<(String, Vec<String>)>;
     /// What the demo measures beside it.
     fn naive(&self) -> Option<NaiveTwin>;
+    /// The one statement the recipe does the work of (what it is called,
+    /// its SQL), run in a transaction that `manage bench` rolls back: what
+    /// the recipe's time is measured against.
+    fn one_statement(&self) -> Option<(&'static str, String)> {
+        None
+    }
     /// After the walkthrough: what must hold, or why it does not.
     fn check(&self, conn: &mut PgConnection) -> QueryResult<Option<String>> {
         let _ = conn;

@@ -12,7 +12,7 @@ use risky_migrations::locks::{self, LockMode, LockMonitor, LockSample};
 use risky_migrations::probe::{self, Method, Probe, ProbeConfig, Sample};
 use risky_migrations::scenarios;
 
-use crate::support::{PROJ04, TestDb};
+use crate::support::{PROJ03, PROJ04, PROJ07, TestDb};
 
 /// A server answering by request number: `script(n)` gives the status, or
 /// None to hang until the client gives up.
@@ -550,6 +550,45 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
         )),
         0
     );
+}
+
+/// The recipes part: every DDL recipe of a scenario against the one
+/// statement it does the work of, with the writes seen during each.
+#[test]
+fn manage_bench_measures_each_ddl_recipe_against_its_one_statement() {
+    for (case, figures) in [
+        (
+            PROJ07,
+            &["0003 safe foreign key vs one validating ADD CONSTRAINT"][..],
+        ),
+        (
+            PROJ03,
+            &[
+                "0003 concurrent index vs one CREATE INDEX",
+                "0004 concurrent index vs one CREATE INDEX",
+            ],
+        ),
+    ] {
+        let db = TestDb::new(case);
+        let (text, out) = bench(&db, &["--rows", "20000", "--only", "recipes"]);
+        for figure in figures {
+            assert!(text.contains(figure), "{figure} missing: {text}");
+        }
+        assert_eq!(
+            text.matches("writes' max latency during it").count(),
+            figures.len(),
+            "{text}"
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("bench.json")).unwrap()).unwrap();
+        // both timed (the writes seen depend on how long each took)
+        for figure in report["figures"].as_array().unwrap() {
+            if figure["unit"] == "s" {
+                assert!(figure["ours"].as_f64().unwrap() > 0.0, "{figure}");
+                assert!(figure["floor"].as_f64().unwrap() > 0.0, "{figure}");
+            }
+        }
+    }
 }
 
 /// The endpoint part: wrk on the server against pgbench in both protocols
