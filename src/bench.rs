@@ -366,7 +366,7 @@ pub fn recipes(
             w_ours.max_ms,
             Some(w_floor.max_ms),
             "ms",
-            "< 100 ms",
+            "far below 1x",
         ));
     }
     Ok(figures)

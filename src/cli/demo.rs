@@ -118,7 +118,11 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
     let html = report_dir.join("report.html");
     std::fs::write(&html, demo::html::render(&report))
         .with_context(|| format!("writing {}", html.display()))?;
+    if report.projects.len() > 1 {
+        report::write_summary(out, &report.projects)?;
+    }
     let mut markdown = Vec::new();
+    report::write_summary_markdown(&mut markdown, &report.projects)?;
     for project in &report.projects {
         report::write_markdown(&mut markdown, project)?;
     }
@@ -131,5 +135,21 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         html.display(),
         md.display()
     )?;
-    Ok(ExitCode::SUCCESS)
+    let stopped: Vec<String> = report
+        .projects
+        .iter()
+        .filter_map(|p| report::stopped_at(p).map(|step| format!("{}: {}", p.project, step.name)))
+        .collect();
+    if stopped.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        // measured and reported, but a safe path that could not finish is
+        // the finding, not a success
+        writeln!(
+            out,
+            "a safe path did not complete (its step gave up; the reports say why): {}",
+            stopped.join("; ")
+        )?;
+        Ok(ExitCode::FAILURE)
+    }
 }

@@ -423,8 +423,14 @@ impl Instruments {
     }
 }
 
-/// When a step ran (ms since the probes started), and the tables it rewrote.
-type Window = (f64, f64, Vec<String>);
+/// When a step ran (ms since the probes started), the tables it rewrote,
+/// and why it did not complete, if it did not.
+struct Window {
+    start_ms: f64,
+    end_ms: f64,
+    rewritten: Vec<String>,
+    failed: Option<String>,
+}
 
 /// Runs the planned steps, each behind a held transaction if asked, with
 /// a pause after each for the queued traffic to drain.
@@ -450,16 +456,21 @@ fn walk(
             _ => None,
         };
         let start_ms = since(t0);
+        let mut failed = None;
         match &step.action {
             Action::Wait => std::thread::sleep(options.settle),
+            // a migration that gives up (its lock never came) ends the
+            // walkthrough here: the report says so, and what came before
             Action::Migrate { target, fake } => {
-                runner::migrate(
+                failed = runner::migrate(
                     conn,
                     scenario,
                     Some(target),
                     migrate_options(settings, *fake),
                     log,
-                )?;
+                )
+                .err()
+                .map(|e| e.to_string());
             }
             Action::Naive(sql) => {
                 writeln!(log, "naive, rolled back: {sql};")?;
@@ -479,9 +490,18 @@ fn walk(
             .map(|(t, _)| t.clone())
             .collect();
         rewritten.sort();
-        windows.push((start_ms, end_ms, rewritten));
+        let stop = failed.is_some();
+        windows.push(Window {
+            start_ms,
+            end_ms,
+            rewritten,
+            failed,
+        });
         // let the traffic that queued drain before the next step
         std::thread::sleep(options.settle);
+        if stop {
+            break;
+        }
     }
     Ok(windows)
 }
@@ -502,14 +522,21 @@ fn report(
     let next_starts: Vec<f64> = windows
         .iter()
         .skip(1)
-        .map(|(start, _, _)| *start)
+        .map(|w| w.start_ms)
         .chain([measured.end_ms])
         .collect();
+    let completed = windows.iter().all(|w| w.failed.is_none());
     let steps = planned
         .iter()
         .zip(windows)
         .zip(next_starts)
-        .map(|((step, (start_ms, end_ms, rewritten)), until_ms)| {
+        .map(|((step, window), until_ms)| {
+            let Window {
+                start_ms,
+                end_ms,
+                rewritten,
+                failed,
+            } = window;
             let lock =
                 locks::summarize(&measured.lock_samples, large, start_ms, end_ms, interval_ms);
             let also_locked = tables
@@ -548,6 +575,7 @@ fn report(
             StepReport {
                 also_locked,
                 also_probed,
+                failed,
                 ..step
             }
         })
@@ -560,7 +588,7 @@ fn report(
     }
     let (rows_in_table, probe_writes) = count_rows(
         conn,
-        scenario,
+        (scenario, completed),
         options.large_count,
         measured.writer_counts.inserted,
     )?;
@@ -585,12 +613,6 @@ fn report(
     })
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
 /// Checks that the large table holds exactly the rows written to it (seeded,
 /// inserted by writers, and probe writes that landed), and that the safe
 /// path's column has no NULL. Returns the row count and how many probe
@@ -598,24 +620,25 @@ struct Count {
 /// still commit once the lock is released).
 fn count_rows(
     conn: &mut PgConnection,
-    scenario: &Scenario,
+    (scenario, completed): (&Scenario, bool),
     seeded: u64,
     inserted: u64,
 ) -> Result<(i64, i64), DemoError> {
     let large = scenario.large_table();
-    let count = |conn: &mut PgConnection, sql: String| {
-        diesel::sql_query(sql)
-            .get_result::<Count>(conn)
-            .map(|c| c.count)
-    };
-    let found = count(conn, format!("SELECT count(*) AS count FROM {large}"))?;
-    let probes = count(
-        conn,
-        format!(
-            "SELECT count(*) AS count FROM {large} WHERE {} LIKE 'probe write %'",
-            scenario.name_column
-        ),
-    )?;
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = BigInt)]
+        found: i64,
+        #[diesel(sql_type = BigInt)]
+        probes: i64,
+    }
+    // one statement, one snapshot: writes the stopped server had queued can
+    // still land while the lab counts, and must land in both counts or none
+    let Counts { found, probes } = diesel::sql_query(format!(
+        "SELECT count(*) AS found, count(*) FILTER (WHERE {} LIKE 'probe write %') AS probes FROM {large}",
+        scenario.name_column
+    ))
+    .get_result::<Counts>(conn)?;
     let expected = seeded as i64 + inserted as i64 + probes;
     if found != expected {
         return Err(DemoError::RowCount {
@@ -624,7 +647,8 @@ fn count_rows(
             expected,
         });
     }
-    for (_, recipe) in scenario.rust_migrations {
+    // a walkthrough that stopped early left the recipes' work undone
+    for (_, recipe) in scenario.rust_migrations.iter().filter(|_| completed) {
         if let Some(problem) = recipe.check(conn)? {
             return Err(DemoError::Check(problem));
         }

@@ -52,6 +52,9 @@ pub struct StepReport {
     /// during the step.
     #[serde(default)]
     pub also_probed: Vec<(String, Summary)>,
+    /// Why the step did not complete (the walkthrough stopped there).
+    #[serde(default)]
+    pub failed: Option<String>,
 }
 
 /// The strongest lock a step held on another table, and for how long.
@@ -114,6 +117,7 @@ impl StepReport {
             writes: summary(writes),
             also_locked: Vec::new(),
             also_probed: Vec::new(),
+            failed: None,
         }
     }
 }
@@ -222,15 +226,23 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
         .steps
         .iter()
         .filter_map(|step| {
-            step.queued_behind.as_deref().map(|behind| {
+            step.failed.as_deref().map(|why| {
                 format!(
-                    "{} queued {} behind {behind}",
-                    step.name,
-                    duration(step.lock_waited_ms)
+                    "{} DID NOT COMPLETE, and the walkthrough stopped there: {why}",
+                    step.name
                 )
             })
         })
         .collect();
+    notes.extend(report.steps.iter().filter_map(|step| {
+        step.queued_behind.as_deref().map(|behind| {
+            format!(
+                "{} queued {} behind {behind}",
+                step.name,
+                duration(step.lock_waited_ms)
+            )
+        })
+    }));
     notes.extend(
         report
             .steps
@@ -258,8 +270,14 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
             report.server_connections
         ));
     }
+    // the other probes: the baseline for reference, then the steps that
+    // failed some or slowed them down
     for step in &report.steps {
-        for (probe, s) in step.also_probed.iter().filter(|(_, s)| s.requests > 0) {
+        let telling = |s: &&(String, Summary)| {
+            s.1.requests > 0
+                && (step.kind == StepKind::Baseline || s.1.failures > 0 || s.1.max_ms >= 100.0)
+        };
+        for (probe, s) in step.also_probed.iter().filter(telling) {
             notes.push(format!(
                 "{}: {probe} {} ok / {} failed, max latency {}, longest outage {}",
                 step.name,
@@ -307,6 +325,128 @@ fn queued_reads(step: &StepReport) -> bool {
         .is_some_and(|m| m < crate::locks::LockMode::AccessExclusive)
         && step.reads.max_queue_ms > 100.0
         && step.reads.max_queue_ms > step.reads.max_ms / 2.0
+}
+
+/// One side of a pattern (its risky step, or its safe path) as the
+/// summary shows it: the strongest lock on the large table and how long
+/// it was held, the requests that failed (every probe), the longest outage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Side {
+    pub lock: Option<LockMode>,
+    pub held_ms: f64,
+    pub failed: usize,
+    pub requests: usize,
+    pub outage_ms: f64,
+}
+
+impl Side {
+    fn of<'a>(steps: impl Iterator<Item = &'a StepReport>) -> Side {
+        let mut side = Side {
+            lock: None,
+            held_ms: 0.0,
+            failed: 0,
+            requests: 0,
+            outage_ms: 0.0,
+        };
+        for step in steps {
+            if step.lock > side.lock || (step.lock == side.lock && step.lock_held_ms > side.held_ms)
+            {
+                side.lock = step.lock;
+                side.held_ms = step.lock_held_ms;
+            }
+            let probes = [&step.reads, &step.writes]
+                .into_iter()
+                .chain(step.also_probed.iter().map(|(_, s)| s));
+            for s in probes {
+                side.failed += s.failures;
+                side.requests += s.requests;
+                side.outage_ms = side.outage_ms.max(s.longest_outage_ms);
+            }
+        }
+        side
+    }
+
+    fn cells(&self) -> [String; 3] {
+        [
+            self.lock.map_or_else(
+                || "none seen".to_owned(),
+                |mode| format!("{mode} ({})", duration(self.held_ms)),
+            ),
+            format!("{} of {}", self.failed, self.requests),
+            duration(self.outage_ms),
+        ]
+    }
+}
+
+/// A pattern's risky step against its safe path (every step from the
+/// risky one's record or re-run on: the safe migrations and any deploy).
+pub fn sides(report: &ProjectReport) -> (Side, Side) {
+    let risky = report.steps.iter().find(|s| s.kind == StepKind::Risky);
+    let safe = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Safe | StepKind::Deploy));
+    (Side::of(risky.into_iter()), Side::of(safe))
+}
+
+const SUMMARY_HEADER: [&str; 7] = [
+    "pattern",
+    "risky step: lock (held)",
+    "failed requests",
+    "longest outage",
+    "safe path: lock (held)",
+    "failed requests",
+    "longest outage",
+];
+
+fn summary_cells(report: &ProjectReport) -> [String; 7] {
+    let (risky, safe) = sides(report);
+    let [r0, r1, r2] = risky.cells();
+    let [s0, s1, s2] = safe.cells();
+    [report.project.clone(), r0, r1, r2, s0, s1, s2]
+}
+
+/// Every pattern of the run, its risky step beside its safe path.
+pub fn write_summary(out: &mut dyn Write, reports: &[ProjectReport]) -> io::Result<()> {
+    let rows: Vec<[String; 7]> = reports.iter().map(summary_cells).collect();
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([SUMMARY_HEADER[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..7).map(width).collect();
+    writeln!(out, "\nrisky step against safe path, every pattern:")?;
+    let header = SUMMARY_HEADER.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| match i {
+                0 | 1 | 4 => format!("{cell:<w$}"),
+                _ => format!("{cell:>w$}"),
+            })
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+/// The same summary in Markdown.
+pub fn write_summary_markdown(out: &mut dyn Write, reports: &[ProjectReport]) -> io::Result<()> {
+    writeln!(out, "| {} |", SUMMARY_HEADER.join(" | "))?;
+    writeln!(out, "|---|---|---:|---:|---|---:|---:|")?;
+    for report in reports {
+        writeln!(out, "| {} |", summary_cells(report).join(" | "))?;
+    }
+    writeln!(out)
+}
+
+/// The step at which the walkthrough stopped, if one did not complete.
+pub fn stopped_at(report: &ProjectReport) -> Option<&StepReport> {
+    report.steps.iter().find(|s| s.failed.is_some())
 }
 
 /// The demo's table for one project.
@@ -406,5 +546,42 @@ pub fn lock_cell(step: &StepReport) -> String {
         }
         (None, StepKind::Baseline | StepKind::Record | StepKind::Deploy) => "-".to_owned(),
         (None, _) => format!("none seen (< {})", duration(step.lock_interval_ms)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(table: &str, strongest: Option<LockMode>) -> LockSummary {
+        LockSummary {
+            table: table.to_owned(),
+            strongest,
+            held_ms: 40.0,
+            waited_ms: 0.0,
+            blocked_by: None,
+            max_waiters: 0,
+            statement: None,
+        }
+    }
+
+    /// Only locks that stop writes are worth a note about another table.
+    #[test]
+    fn other_tables_count_from_share_up() {
+        assert_eq!(
+            OtherLock::blocking_writes(summary("customer", Some(LockMode::ShareRowExclusive))),
+            Some(OtherLock {
+                table: "customer".to_owned(),
+                mode: LockMode::ShareRowExclusive,
+                held_ms: 40.0,
+            })
+        );
+        for weak in [
+            None,
+            Some(LockMode::RowShare),
+            Some(LockMode::ShareUpdateExclusive),
+        ] {
+            assert_eq!(OtherLock::blocking_writes(summary("customer", weak)), None);
+        }
     }
 }

@@ -69,7 +69,7 @@ impl Default for Release {
 pub struct Deploy {
     pub before: &'static str,
     pub release: u32,
-    /// What the new release changes: `stops reading and writing legacy_code`.
+    /// What the new release changes: `stops using legacy_code`.
     pub what: &'static str,
 }
 

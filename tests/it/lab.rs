@@ -287,22 +287,12 @@ fn manage_demo_runs_every_project_end_to_end_and_its_report_opens_in_chromium() 
         }
         assert!(project["writes_acknowledged"].as_u64().unwrap() > 0);
     }
-    // a foreign key's lock falls on the table it references, and the
-    // writes probed there were all acknowledged and kept
+    // the writes probed on the table the foreign key references were all
+    // acknowledged and kept (the locks themselves: tests/it/patterns.rs)
     let proj07 = projects
         .iter()
         .find(|p| p["project"] == "proj07_add_foreign_key")
         .unwrap();
-    let risky = &proj07["steps"][1];
-    assert_eq!(risky["kind"], "Risky", "{risky}");
-    assert!(
-        risky["also_locked"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l["table"] == "customer" && l["mode"] == "ShareRowExclusive"),
-        "{risky}"
-    );
     let baseline = &proj07["steps"][0];
     assert!(
         baseline["also_probed"][0][1]["requests"].as_u64().unwrap() > 0,

@@ -1,3 +1,4 @@
+-- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE SEED'S "WRONG WAY": what Django emits for a new field with
 -- default="active": add the column NOT NULL DEFAULT, then drop the default.
 -- Since PostgreSQL 11 a constant default is stored in the catalog, so this no

@@ -1,3 +1,4 @@
+-- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE ORIGINAL'S "WRONG WAY": `db_index=True` on a varchar, as Django emits
 -- it: TWO indexes per column, the btree and a `_like` twin with
 -- varchar_pattern_ops (for LIKE 'prefix%' under a non-C collation), each a

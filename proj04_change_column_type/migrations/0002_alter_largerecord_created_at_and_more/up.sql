@@ -1,3 +1,4 @@
+-- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE RISKY WAY. Changing varchar to timestamptz rewrites every row of the table
 -- while ALTER TABLE holds ACCESS EXCLUSIVE: no read or write gets through until
 -- it commits. This is what Django's AlterField emits; the lab measures its cost.

@@ -1,3 +1,4 @@
+-- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE ORIGINAL'S "WRONG WAY": RemoveField as Django emits it, while the
 -- running release still reads and writes the column. The drop itself is
 -- catalog-only (no rewrite: the values stay on disk, invisible, until rows

@@ -1,3 +1,4 @@
+-- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE ORIGINAL'S "WRONG WAY": a foreign key added to a table full of rows in
 -- one statement, as Django emits it for a ForeignKey. PostgreSQL checks every
 -- existing row before it commits, holding SHARE ROW EXCLUSIVE on BOTH tables
