@@ -257,6 +257,18 @@ fn manage_demo_runs_every_project_end_to_end_and_its_report_opens_in_chromium() 
         count,
         "{text}"
     );
+    // the summary: a line per pattern, its risky step beside its safe path
+    let summary = text
+        .split("risky step against safe path, every pattern:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary: {text}"));
+    for scenario in scenarios::all() {
+        assert!(
+            summary.lines().any(|l| l.starts_with(scenario.project)),
+            "{} missing from the summary: {summary}",
+            scenario.project
+        );
+    }
 
     let projects = report["projects"].as_array().unwrap();
     assert_eq!(projects.len(), count);
@@ -349,6 +361,47 @@ fn manage_demo_runs_every_project_end_to_end_and_its_report_opens_in_chromium() 
         "one band per step in the rendered page"
     );
     assert_eq!(dom.matches("<svg class=\"chart\"").count(), count);
+}
+
+/// A safe step that never gets its lock gives up; the demo reports the
+/// steps up to it, says the walkthrough stopped there and why, and fails.
+#[test]
+fn a_safe_step_that_gives_up_ends_the_walkthrough_in_the_report() {
+    let db = TestDb::new(PROJ04);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (ok, text, report) = db.demo_status(
+        dir.path(),
+        &[
+            "demo",
+            "--project",
+            PROJ04.project,
+            "--large-count",
+            "2000",
+            "--settle",
+            "0.1",
+            "--hold-lock",
+            "2",
+            "--lock-timeout",
+            "0.1",
+            "--lock-retries",
+            "1",
+        ],
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("DID NOT COMPLETE"), "{text}");
+    assert!(text.contains("a safe path did not complete"), "{text}");
+    let steps = report["projects"][0]["steps"].as_array().unwrap();
+    let last = steps.last().unwrap();
+    assert!(
+        last["failed"].as_str().unwrap().contains("gave up after 2 attempts"),
+        "{last}"
+    );
+    assert!(
+        steps[..steps.len() - 1].iter().all(|s| s["failed"].is_null()),
+        "{steps:?}"
+    );
+    // every acknowledged write was still checked
+    assert!(report["projects"][0]["writes_acknowledged"].as_u64().unwrap() > 0);
 }
 
 #[test]

@@ -331,6 +331,14 @@ impl TestDb {
     /// `manage demo <args>` on this database's server, its report written to
     /// `dir`: returns what it printed and its report.json.
     pub fn demo(&self, dir: &Path, args: &[&str]) -> (String, serde_json::Value) {
+        let (ok, text, report) = self.demo_status(dir, args);
+        assert!(ok, "{text}");
+        (text, report)
+    }
+
+    /// [`TestDb::demo`], whether or not it succeeds: did it, what it printed
+    /// (stdout, then stderr), its report.json.
+    pub fn demo_status(&self, dir: &Path, args: &[&str]) -> (bool, String, serde_json::Value) {
         let output = Command::new(env!("CARGO_BIN_EXE_manage"))
             .current_dir(root())
             .env("DATABASE_URL", &self.url)
@@ -339,14 +347,15 @@ impl TestDb {
             .arg(dir)
             .output()
             .expect("manage runs");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{text}\n{}",
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let report = std::fs::read(dir.join("report.json")).expect("report.json");
+        let report = std::fs::read(dir.join("report.json"))
+            .unwrap_or_else(|e| panic!("report.json: {e}\n{text}"));
         (
+            output.status.success(),
             text,
             serde_json::from_slice(&report).expect("report.json is JSON"),
         )
