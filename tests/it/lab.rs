@@ -393,15 +393,25 @@ fn a_safe_step_that_gives_up_ends_the_walkthrough_in_the_report() {
     let steps = report["projects"][0]["steps"].as_array().unwrap();
     let last = steps.last().unwrap();
     assert!(
-        last["failed"].as_str().unwrap().contains("gave up after 2 attempts"),
+        last["failed"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 2 attempts"),
         "{last}"
     );
     assert!(
-        steps[..steps.len() - 1].iter().all(|s| s["failed"].is_null()),
+        steps[..steps.len() - 1]
+            .iter()
+            .all(|s| s["failed"].is_null()),
         "{steps:?}"
     );
     // every acknowledged write was still checked
-    assert!(report["projects"][0]["writes_acknowledged"].as_u64().unwrap() > 0);
+    assert!(
+        report["projects"][0]["writes_acknowledged"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
