@@ -269,6 +269,24 @@ pub fn list_json<T: serde::Serialize>(key: &str, rows: &[T]) -> QueryResult<Vec<
     write().map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
 }
 
+/// A list endpoint's JSON from one of two fixed SQL texts (small, large),
+/// prepared once per connection ([`PreparedSql`]).
+pub fn list_prepared<T>(
+    conn: &mut PgConnection,
+    which: Which,
+    (sql, key): (&[&'static str; 2], &str),
+) -> QueryResult<Vec<u8>>
+where
+    T: diesel::QueryableByName<diesel::pg::Pg> + serde::Serialize + 'static,
+{
+    let sql = match which {
+        Which::Small => sql[0],
+        Which::Large => sql[1],
+    };
+    let rows = PreparedSql(sql).load::<T>(conn)?;
+    list_json(key, &rows)
+}
+
 /// A fixed SQL text that diesel prepares once per connection and then only
 /// executes: [`diesel::sql_query`] is parsed and planned anew every time,
 /// which is most of what the server asks of PostgreSQL per request.

@@ -18,7 +18,7 @@ use crate::embedded::PROJ04_CHANGE_COLUMN_TYPE;
 use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::endpoints::SEED_ENDPOINTS;
-use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_json, sql_of};
+use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, sql_of};
 use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
 use models::RecordJson;
 use schema::{large_record, small_record};
@@ -156,12 +156,7 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
 /// text, and timestamptz (after a real 0002) prints back to it in the pinned
 /// UTC session.
 fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
-    let sql = match which {
-        Which::Small => LIST_SQL[0],
-        Which::Large => LIST_SQL[1],
-    };
-    let rows = PreparedSql(sql).load::<RecordJson>(conn)?;
-    list_json("records", &rows)
+    crate::scenarios::list_prepared::<RecordJson>(conn, which, (&LIST_SQL, "records"))
 }
 
 /// `LOCALTIMESTAMP(0)` is assignable to varchar (as the seed's text) and to

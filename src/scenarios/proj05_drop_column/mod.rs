@@ -19,9 +19,7 @@ use crate::embedded::PROJ05_DROP_COLUMN;
 use crate::scenarios::endpoints::{
     CREATE_LARGE, Endpoint, EndpointError, ExtraProbe, LIST_LARGE, LIST_SMALL, Reply, Request, Verb,
 };
-use crate::scenarios::{
-    Deploy, PreparedSql, Scenario, Which, django_json, insert_returning_id, list_json,
-};
+use crate::scenarios::{Deploy, Scenario, Which, django_json, insert_returning_id};
 use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
 use models::ListedProduct;
 
@@ -168,12 +166,7 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
 }
 
 fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
-    let sql = match which {
-        Which::Small => LIST_SQL[0],
-        Which::Large => LIST_SQL[1],
-    };
-    let rows = PreparedSql(sql).load::<ListedProduct>(conn)?;
-    list_json("products", &rows)
+    crate::scenarios::list_prepared::<ListedProduct>(conn, which, (&LIST_SQL, "products"))
 }
 
 /// Release 1 writes a legacy code, as a model with the field does; release

@@ -20,7 +20,7 @@ use crate::scenarios::endpoints::{
     CREATE_LARGE, Endpoint, EndpointError, ExtraProbe, LIST_LARGE, LIST_SMALL, Reply, Request,
     Verb, new_name,
 };
-use crate::scenarios::{PreparedSql, Scenario, Which, django_json, insert_returning_id, list_json};
+use crate::scenarios::{PreparedSql, Scenario, Which, django_json, insert_returning_id};
 use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
 use models::{OrderJson, UpdatedOrder};
 use schema::{customer, large_order, small_order};
@@ -162,12 +162,7 @@ fn copy_large(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedErr
 }
 
 fn list(conn: &mut PgConnection, which: Which) -> QueryResult<Vec<u8>> {
-    let sql = match which {
-        Which::Small => LIST_SQL[0],
-        Which::Large => LIST_SQL[1],
-    };
-    let rows = PreparedSql(sql).load::<OrderJson>(conn)?;
-    list_json("orders", &rows)
+    crate::scenarios::list_prepared::<OrderJson>(conn, which, (&LIST_SQL, "orders"))
 }
 
 /// An order whose number starts with `name` and ends with its id (order
