@@ -9,8 +9,8 @@ use crate::seed;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Rows for the large table; the tables' rows are replaced, those
-    /// written through the API too (default: the seed's: 100,000,000 for
-    /// proj01, 10,000,000 for proj04)
+    /// written through the API too (default: the original's: 100,000,000
+    /// for proj01, 10,000,000 for proj04, 5,000,000 for the others)
     #[arg(long, value_parser = super::parse_count, allow_hyphen_values = true, value_name = "N")]
     pub large_count: Option<u64>,
     /// Rows per COPY batch (default: the seed's)
