@@ -44,6 +44,28 @@ pub struct SeedTable {
     pub rows: Rows,
 }
 
+impl SeedTable {
+    /// A table that always gets `rows` rows.
+    pub const fn fixed(table: &'static str, label: &'static str, copy: CopyFn, rows: u64) -> Self {
+        SeedTable {
+            table,
+            label,
+            copy,
+            rows: Rows::Fixed(rows),
+        }
+    }
+
+    /// The table `--large-count` fills.
+    pub const fn large(table: &'static str, label: &'static str, copy: CopyFn) -> Self {
+        SeedTable {
+            table,
+            label,
+            copy,
+            rows: Rows::Large,
+        }
+    }
+}
+
 /// What a scenario seeds, and its defaults (the seed's flags).
 #[derive(Debug, Clone, Copy)]
 pub struct SeedPlan {

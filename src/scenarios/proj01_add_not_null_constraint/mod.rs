@@ -21,7 +21,7 @@ use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::endpoints::SEED_ENDPOINTS;
 use crate::scenarios::{FirstRows, Scenario, Which, insert_returning_id, list_json, sql_of};
-use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
+use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::UserJson;
 use schema::{large_user, small_user};
 
@@ -36,18 +36,8 @@ pub static SCENARIO: Scenario = Scenario {
     deploy: None,
     seed: SeedPlan {
         tables: &[
-            SeedTable {
-                table: "small_user",
-                label: "SmallUser",
-                copy: copy_small,
-                rows: Rows::Fixed(10),
-            },
-            SeedTable {
-                table: "large_user",
-                label: "LargeUser",
-                copy: copy_large,
-                rows: Rows::Large,
-            },
+            SeedTable::fixed("small_user", "SmallUser", copy_small, 10),
+            SeedTable::large("large_user", "LargeUser", copy_large),
         ],
         default_large_count: 100_000_000,
         default_batch_size: 10_000,

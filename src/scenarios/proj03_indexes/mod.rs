@@ -22,7 +22,7 @@ use crate::scenarios::endpoints::{
     CREATE_LARGE, Endpoint, EndpointError, ExtraProbe, LIST_SMALL, Reply, Request, Verb,
 };
 use crate::scenarios::{FirstRows, Scenario, Which, django_json, insert_returning_id, list_json};
-use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
+use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::EmailJson;
 use schema::{large_email, small_email};
 
@@ -48,18 +48,8 @@ pub static SCENARIO: Scenario = Scenario {
     deploy: None,
     seed: SeedPlan {
         tables: &[
-            SeedTable {
-                table: "small_email",
-                label: "SmallEmail",
-                copy: copy_small,
-                rows: Rows::Fixed(10),
-            },
-            SeedTable {
-                table: "large_email",
-                label: "LargeEmail",
-                copy: copy_large,
-                rows: Rows::Large,
-            },
+            SeedTable::fixed("small_email", "SmallEmail", copy_small, 10),
+            SeedTable::large("large_email", "LargeEmail", copy_large),
         ],
         default_large_count: 5_000_000,
         default_batch_size: 1_000_000,

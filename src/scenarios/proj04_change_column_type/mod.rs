@@ -19,7 +19,7 @@ use crate::recipes::check_not_null::NotNullSpec;
 use crate::recipes::{BatchedBackfill, CheckNotNull};
 use crate::scenarios::endpoints::SEED_ENDPOINTS;
 use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, sql_of};
-use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
+use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::RecordJson;
 use schema::{large_record, small_record};
 
@@ -34,18 +34,8 @@ pub static SCENARIO: Scenario = Scenario {
     deploy: None,
     seed: SeedPlan {
         tables: &[
-            SeedTable {
-                table: "small_record",
-                label: "SmallRecord",
-                copy: copy_small,
-                rows: Rows::Fixed(10),
-            },
-            SeedTable {
-                table: "large_record",
-                label: "LargeRecord",
-                copy: copy_large,
-                rows: Rows::Large,
-            },
+            SeedTable::fixed("small_record", "SmallRecord", copy_small, 10),
+            SeedTable::large("large_record", "LargeRecord", copy_large),
         ],
         default_large_count: 10_000_000,
         default_batch_size: 10_000,

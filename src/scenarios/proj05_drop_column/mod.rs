@@ -20,7 +20,7 @@ use crate::scenarios::endpoints::{
     CREATE_LARGE, Endpoint, EndpointError, ExtraProbe, LIST_LARGE, LIST_SMALL, Reply, Request, Verb,
 };
 use crate::scenarios::{Deploy, Scenario, Which, django_json, insert_returning_id};
-use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
+use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::ListedProduct;
 
 pub static SCENARIO: Scenario = Scenario {
@@ -38,18 +38,8 @@ pub static SCENARIO: Scenario = Scenario {
     }),
     seed: SeedPlan {
         tables: &[
-            SeedTable {
-                table: "small_product",
-                label: "SmallProduct",
-                copy: copy_small,
-                rows: Rows::Fixed(10),
-            },
-            SeedTable {
-                table: "large_product",
-                label: "LargeProduct",
-                copy: copy_large,
-                rows: Rows::Large,
-            },
+            SeedTable::fixed("small_product", "SmallProduct", copy_small, 10),
+            SeedTable::large("large_product", "LargeProduct", copy_large),
         ],
         default_large_count: 5_000_000,
         default_batch_size: 1_000_000,

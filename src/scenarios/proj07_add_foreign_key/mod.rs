@@ -21,7 +21,7 @@ use crate::scenarios::endpoints::{
     Verb, new_name,
 };
 use crate::scenarios::{PreparedSql, Scenario, Which, django_json, insert_returning_id};
-use crate::seed::{self, Rows, SeedError, SeedPlan, SeedTable};
+use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::{OrderJson, UpdatedOrder};
 use schema::{customer, large_order, small_order};
 
@@ -36,24 +36,9 @@ pub static SCENARIO: Scenario = Scenario {
     deploy: None,
     seed: SeedPlan {
         tables: &[
-            SeedTable {
-                table: "customer",
-                label: "Customer",
-                copy: copy_customers,
-                rows: Rows::Fixed(CUSTOMERS),
-            },
-            SeedTable {
-                table: "small_order",
-                label: "SmallOrder",
-                copy: copy_small,
-                rows: Rows::Fixed(10),
-            },
-            SeedTable {
-                table: "large_order",
-                label: "LargeOrder",
-                copy: copy_large,
-                rows: Rows::Large,
-            },
+            SeedTable::fixed("customer", "Customer", copy_customers, CUSTOMERS),
+            SeedTable::fixed("small_order", "SmallOrder", copy_small, 10),
+            SeedTable::large("large_order", "LargeOrder", copy_large),
         ],
         default_large_count: 5_000_000,
         default_batch_size: 10_000,
