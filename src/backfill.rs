@@ -17,6 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::budget::{Budget, Waited, Watch};
 use crate::retry::{self, LockPolicy, RetryError};
 use crate::timing;
 
@@ -44,6 +45,8 @@ pub struct BackfillOptions {
     pub lock: Option<LockPolicy>,
     /// VACUUM the table after this many rows (see [`vacuum`]).
     pub vacuum_every: Option<u64>,
+    /// Limits kept to between batches ([`crate::budget`]).
+    pub budget: Budget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,8 @@ pub enum BackfillError {
     Locked(#[from] RetryError<diesel::result::Error>),
     #[error(transparent)]
     Io(#[from] io::Error),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
 }
 
 /// Which way a walk goes: filling NULLs, or clearing them again (the way down).
@@ -215,7 +220,8 @@ fn walk(
     if options.batch_size == 0 {
         return Err(BackfillError::ZeroBatch);
     }
-    let mut batch = i64::try_from(options.batch_size).unwrap_or(i64::MAX);
+    let configured = i64::try_from(options.batch_size).unwrap_or(i64::MAX);
+    let mut batch = configured;
     let bounds = diesel::sql_query(format!(
         "SELECT min(id) - 1 AS lo, max(id) AS hi FROM {}",
         spec.table
@@ -230,12 +236,27 @@ fn walk(
         Way::Clear => "cleared",
     };
     let (mut done, mut number, mut since_vacuum) = (0u64, 0u64, 0u64);
+    let mut watch = Watch::new(options.budget)?;
+    let walk_started = Instant::now();
+    let interrupted = |number| BackfillError::Interrupted {
+        table: spec.table.to_owned(),
+        batch: number,
+    };
     while lo < hi {
         if crate::interrupt::requested() {
-            return Err(BackfillError::Interrupted {
-                table: spec.table.to_owned(),
-                batch: number,
-            });
+            return Err(interrupted(number));
+        }
+        if let Some(watch) = watch.as_mut() {
+            match bar.suspend(|| watch.wait(conn, out))? {
+                Waited::Interrupted => return Err(interrupted(number)),
+                // a replica behind: smaller batches, less WAL at a time
+                Waited::Paused => batch = (batch / 2).max(MIN_BATCH),
+                // all well: back toward the size asked for
+                Waited::No if options.batch_time.is_none() => {
+                    batch = batch.saturating_mul(2).min(configured);
+                }
+                Waited::No => {}
+            }
         }
         let upper = lo.saturating_add(batch);
         let started = Instant::now();
@@ -290,6 +311,9 @@ fn walk(
         }
     }
     bar.finish_and_clear();
+    if let Some(watch) = &watch {
+        writeln!(out, "{}", watch.summary(done, walk_started.elapsed()))?;
+    }
     Ok(done)
 }
 

@@ -230,6 +230,7 @@ pub fn backfill(
         progress: false,
         lock: Some(LockPolicy::default()),
         vacuum_every: None,
+        budget: Default::default(),
     };
     let runs = batch_sizes
         .iter()

@@ -42,6 +42,10 @@ pub struct Project {
     /// The project directory, holding `diesel.toml`, `.env` and `migrations/`.
     pub dir: PathBuf,
     pub database_url: String,
+    /// A hot standby of that database (REPLICA_URL), if the user has one:
+    /// what the backfill's `--max-replica-lag` watches besides the
+    /// primary's `pg_stat_replication`.
+    pub replica_url: Option<String>,
     /// The HTTP port the seed used (`runserver` without an address).
     pub port: u16,
     /// How long a safe migration's statement waits for a lock before it gives
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Project {
             .field("name", &self.scenario.project())
             .field("dir", &self.dir)
             .field("database_url", &redact_url(&self.database_url))
+            .field("replica_url", &self.replica_url.as_deref().map(redact_url))
             .field("port", &self.port)
             .field("lock_timeout", &self.lock_timeout)
             .finish()
@@ -129,6 +134,7 @@ pub fn resolve(flag: Option<&str>, start: &Path) -> Result<Project, ConfigError>
         scenario,
         dir,
         database_url,
+        replica_url: setting("REPLICA_URL"),
         port,
         lock_timeout,
     })

@@ -1,6 +1,6 @@
 //! risky_migrations: a lab for changing big PostgreSQL tables without
-//! downtime, a Rust port (Diesel, actix-web) of two Django demos of risky
-//! versus safe migrations.
+//! downtime, a Rust port (Diesel, actix-web) of a Django talk's five risky
+//! versus safe migration patterns.
 //!
 //! Modules, one concern each:
 //! - [`config`]: which project, which database (`--project`, `.env`).
@@ -13,20 +13,23 @@
 //! - [`interrupt`]: Ctrl-C during a migration: cancel, roll back what ran, say how to resume.
 //! - [`retry`]: short lock timeouts, retried with backoff, naming who held the table.
 //! - [`backfill`]: the batched keyset backfill (0004).
+//! - [`budget`]: the limits a backfill keeps to (replica lag), between batches.
 //! - [`recipes`]: the safe recipes `manage` runs from Rust, one file each
-//!   behind one trait (the batched backfill, NOT NULL through a CHECK).
+//!   behind one trait (the batched backfill, NOT NULL through a CHECK, a
+//!   foreign key validated apart, an index built concurrently).
 //! - [`seed`]: streaming COPY seeding.
 //! - [`timing`]: the seed's timing lines.
 //! - [`web`]: the HTTP endpoints.
 //! - [`locks`]: the lock monitor (pg_locks sampled while a migration runs).
 //! - [`probe`]: requests on a schedule, and what they saw (failures, p99, outages).
-//! - [`scenarios`]: the seed projects; they declare, the modules above run.
+//! - [`scenarios`]: the five projects; they declare, the modules above run.
 //! - [`demo`]: `manage demo`, the walkthrough automated and measured, and its report.
 //! - [`bench`]: `manage bench`, the hot paths against their floors.
 //! - [`cli`]: the `manage` subcommands.
 
 pub mod backfill;
 pub mod bench;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod db;

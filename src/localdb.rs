@@ -272,6 +272,41 @@ impl Cluster {
         Ok(true)
     }
 
+    /// Creates this cluster as a hot standby of `primary` (which must be
+    /// running): a base backup over a replication connection, with the
+    /// settings that make it follow the primary by streaming (`-R`); unless
+    /// it exists. Started with [`Cluster::start`], it serves reads on its
+    /// own port and replays what the primary writes.
+    pub fn init_standby_of(&self, primary: &Cluster) -> Result<bool, LocalDbError> {
+        if self.data_dir().join("PG_VERSION").is_file() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&self.root)?;
+        self.run_as.own(&self.root)?;
+        self.run(
+            "a base backup of the primary (pg_basebackup)",
+            self.run_as
+                .command(&self.binaries.program("pg_basebackup"))
+                .arg("-D")
+                .arg(self.data_dir())
+                .args([
+                    "-h",
+                    &loopback(&primary.host).to_string(),
+                    "-p",
+                    &primary.port.to_string(),
+                    "-U",
+                    &primary.superuser,
+                    "-X",
+                    "stream",
+                    "-R",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ]),
+        )?;
+        Ok(true)
+    }
+
     pub fn status(&self) -> Result<Status, LocalDbError> {
         if !self.data_dir().join("PG_VERSION").is_file() {
             return Ok(Status::NotCreated);
@@ -484,6 +519,30 @@ impl Throwaway {
                 Err(e) => {
                     last = Some(e);
                     throwaway.shutdown();
+                }
+            }
+        }
+        Err(last.unwrap_or(LocalDbError::NoBinaries))
+    }
+
+    /// A hot standby of this cluster, streaming from it, on a free port,
+    /// gone like it (see [`Cluster::init_standby_of`]).
+    pub fn standby(&self, durability: Durability) -> Result<Throwaway, LocalDbError> {
+        let root = self.cluster.root.with_extension("standby");
+        let mut last = None;
+        for _ in 0..5 {
+            let cluster = Cluster::new(root.clone(), "127.0.0.1", free_port()?, "postgres")?;
+            let watchdog = spawn_watchdog(&cluster)?;
+            let mut standby = Throwaway {
+                cluster,
+                watchdog: Some(watchdog),
+            };
+            standby.cluster.init_standby_of(&self.cluster)?;
+            match standby.cluster.start(durability) {
+                Ok(()) => return Ok(standby),
+                Err(e) => {
+                    last = Some(e);
+                    standby.shutdown();
                 }
             }
         }

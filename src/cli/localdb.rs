@@ -16,11 +16,31 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, clap::Subcommand)]
 pub enum Action {
     /// Create (first time) and start the cluster, and create the database
-    Start,
+    Start {
+        /// Also a hot standby streaming from it (a base backup the first
+        /// time), on REPLICA_URL's port, else the primary's port + 100
+        #[arg(long)]
+        replica: bool,
+    },
     /// Stop the cluster (its data stays)
     Stop,
     /// Say whether it runs (exit 0) or not (exit 3)
     Status,
+}
+
+/// The project's standby: `replica/` in the cluster's directory, on
+/// REPLICA_URL's port, else 100 above the primary's.
+pub fn replica(project: &Project, primary: &Cluster) -> anyhow::Result<Cluster> {
+    let port = match &project.replica_url {
+        Some(url) => localdb::url_parts(url)?.1,
+        None => primary.port + 100,
+    };
+    Ok(Cluster::new(
+        primary.root.join("replica"),
+        &primary.host,
+        port,
+        &primary.superuser,
+    )?)
 }
 
 /// The project's cluster: `target/localdb/<project>/` at the repository root.
@@ -38,7 +58,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     let (cluster, database) = cluster(project)?;
     let place = format!("{}:{}", cluster.host, cluster.port);
     match args.action {
-        Action::Start => {
+        Action::Start { replica: wanted } => {
             if cluster.init()? {
                 writeln!(out, "Created a cluster in {}", cluster.data_dir().display())?;
             }
@@ -52,9 +72,32 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
                 cluster.server_version()?,
                 cluster.log_file().display()
             )?;
+            if wanted {
+                let standby = replica(project, &cluster)?;
+                if standby.init_standby_of(&cluster)? {
+                    writeln!(
+                        out,
+                        "Created a hot standby in {} (a base backup of the primary)",
+                        standby.data_dir().display()
+                    )?;
+                }
+                standby.start(Durability::Real)?;
+                writeln!(
+                    out,
+                    "replica streaming on {}:{} (log: {}); point REPLICA_URL at it: {}",
+                    standby.host,
+                    standby.port,
+                    standby.log_file().display(),
+                    standby.url(&database)
+                )?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Action::Stop => {
+            // the standby first: it would only retry its lost primary
+            if replica(project, &cluster)?.stop()? {
+                writeln!(out, "Its replica stopped")?;
+            }
             let said = if cluster.stop()? {
                 "stopped"
             } else {

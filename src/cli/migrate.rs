@@ -27,6 +27,11 @@ pub struct Args {
     /// Seconds to pause between backfill batches
     #[arg(long, value_parser = super::parse_seconds, default_value = "0", value_name = "SECONDS")]
     pub pause: Duration,
+    /// Keep the replicas within this many seconds of replay lag: the
+    /// backfill pauses (and halves its batches) while one is further behind
+    /// (every standby the primary streams to, and REPLICA_URL's)
+    #[arg(long, value_parser = super::parse_positive_seconds, value_name = "SECONDS")]
+    pub max_replica_lag: Option<Duration>,
     #[command(flatten)]
     pub lock: super::LockArgs,
 }
@@ -52,6 +57,14 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
             pause: args.pause,
             progress: super::progress_wanted(),
             lock: args.lock.policy(project),
+            budget: crate::budget::Budget {
+                max_replica_lag: args.max_replica_lag,
+                // read once per run, kept for it: the settings are Copy
+                replica_url: project
+                    .replica_url
+                    .clone()
+                    .map(|url| &*Box::leak(url.into_boxed_str())),
+            },
         },
     };
     runner::migrate(&mut conn, scenario, target, options, out)?;

@@ -243,6 +243,7 @@ pub fn run_project(
         progress: false,
         lock: options.lock,
         vacuum_every: options.vacuum_every,
+        budget: Default::default(),
     };
     prepare(&mut conn, scenario, &options, settings, log, status)?;
     let postgres = db::server_version(&mut conn)?;

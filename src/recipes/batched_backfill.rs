@@ -30,6 +30,7 @@ impl BatchedBackfill {
             progress: settings.progress,
             lock: run.lock.copied(),
             vacuum_every: settings.vacuum_every,
+            budget: settings.budget,
         }
     }
 

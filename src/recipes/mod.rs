@@ -42,6 +42,8 @@ pub struct RunSettings {
     pub lock: LockPolicy,
     /// The backfill vacuums the table after this many rows.
     pub vacuum_every: Option<u64>,
+    /// The limits the backfill keeps to while it runs.
+    pub budget: crate::budget::Budget,
 }
 
 /// What a recipe runs with.

@@ -23,9 +23,11 @@ fn localdb_starts_serves_and_stops_where_the_env_points() {
     )
     .unwrap();
     let port = risky_migrations::localdb::free_port().unwrap();
+    let replica_port = risky_migrations::localdb::free_port().unwrap();
+    let replica_url = format!("postgres://postgres@localhost:{replica_port}/risky_migrations");
     std::fs::write(
         project.join(".env"),
-        format!("PROJECT={PROJECT}\nDATABASE_URL=postgres://postgres:pw@localhost:{port}/risky_migrations\n"),
+        format!("PROJECT={PROJECT}\nDATABASE_URL=postgres://postgres:pw@localhost:{port}/risky_migrations\nREPLICA_URL={replica_url}\n"),
     )
     .unwrap();
     let manage = |args: &[&str]| {
@@ -63,7 +65,34 @@ fn localdb_starts_serves_and_stops_where_the_env_points() {
         manage(&["localdb", "start"]).status.success(),
         "starting twice is fine"
     );
+    // a hot standby beside it, where REPLICA_URL points, replaying 0001
+    let start = manage(&["localdb", "start", "--replica"]);
+    let said = String::from_utf8_lossy(&start.stdout);
+    assert!(start.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("replica streaming on localhost:{replica_port}")),
+        "{said}"
+    );
+    let mut replica = {
+        use diesel::Connection;
+        diesel::PgConnection::establish(&replica_url).unwrap()
+    };
+    #[derive(diesel::QueryableByName)]
+    struct Standby {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        in_recovery: bool,
+    }
+    use diesel::RunQueryDsl;
+    let standby = diesel::sql_query("SELECT pg_is_in_recovery() AS in_recovery")
+        .get_result::<Standby>(&mut replica)
+        .unwrap();
+    assert!(standby.in_recovery);
+    drop(replica);
     let stop = manage(&["localdb", "stop"]);
-    assert!(String::from_utf8_lossy(&stop.stdout).contains("stopped"));
+    let said = String::from_utf8_lossy(&stop.stdout);
+    assert!(
+        said.contains("Its replica stopped") && said.contains("stopped"),
+        "{said}"
+    );
     assert_eq!(manage(&["localdb", "status"]).status.code(), Some(3));
 }

@@ -15,5 +15,6 @@ mod localdb;
 mod migrations;
 mod patterns;
 mod plans;
+mod replicas;
 mod safety;
 mod support;

@@ -1,0 +1,123 @@
+//! A primary with a hot standby: the backfill's replica-lag budget.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use risky_migrations::localdb::{Durability, Throwaway};
+
+use crate::support::{PROJ01, manage_command};
+
+#[derive(QueryableByName)]
+struct N {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<N>(conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .n
+}
+
+/// A standby whose replay is paused falls behind as the backfill writes:
+/// the backfill pauses before its next batch and says why, waits while the
+/// standby stays behind, and goes on once replay resumes and catches up;
+/// it ends with the peak lag and the time it spent paused.
+#[test]
+fn the_budgeted_backfill_waits_while_a_replica_falls_behind_and_finishes_when_it_catches_up() {
+    // a pair of its own: pausing replay must not touch the other tests
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
+    let primary = Throwaway::start(&base, Durability::Throwaway).unwrap();
+    primary.cluster.create_database("lab").unwrap();
+    let standby = primary.standby(Durability::Throwaway).unwrap();
+    let (primary_url, replica_url) = (primary.cluster.url("lab"), standby.cluster.url("lab"));
+    let manage = |args: &[&str]| {
+        let mut command = manage_command(PROJ01.project, &primary_url, args);
+        command.env("REPLICA_URL", &replica_url);
+        command
+    };
+    let ok = |args: &[&str]| {
+        let output = manage(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+    };
+    ok(&["migrate", "0001"]);
+    ok(&["seed_large_table", "--large-count", "60000"]);
+    ok(&["migrate", "0003"]);
+
+    let mut replica = PgConnection::establish(&replica_url).unwrap();
+    replica
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .unwrap();
+    let mut migrator = manage(&[
+        "migrate",
+        "0004",
+        "--batch-size",
+        "5000",
+        // a walk that outlasts the limit, so a paused replica exceeds it
+        "--pause",
+        "0.1",
+        "--max-replica-lag",
+        "0.3",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(migrator.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let pausing = line.contains("pausing: replica lag");
+        seen.push(line);
+        if pausing {
+            break;
+        }
+    }
+    assert!(
+        seen.last()
+            .is_some_and(|l| l.contains("is over --max-replica-lag 0.3s")),
+        "{seen:#?}"
+    );
+    // paused mid-walk: the rows after its first batches are not filled yet
+    let mut conn = PgConnection::establish(&primary_url).unwrap();
+    assert!(
+        scalar(
+            &mut conn,
+            "SELECT count(*) AS n FROM large_user WHERE role IS NULL"
+        ) > 0
+    );
+
+    replica
+        .batch_execute("SELECT pg_wal_replay_resume()")
+        .unwrap();
+    seen.extend(lines);
+    let status = migrator.wait().unwrap();
+    let text = seen.join("\n");
+    assert!(status.success(), "{text}");
+    assert!(text.contains("resumed after"), "{text}");
+    // a summary per table walked: the large table's comes last
+    let summary = text
+        .lines()
+        .rfind(|l| l.contains("Replica lag: peak"))
+        .unwrap_or_else(|| panic!("no summary: {text}"));
+    let peak: f64 = summary
+        .split("peak ")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(peak > 0.3, "{summary}");
+    assert_eq!(
+        scalar(
+            &mut conn,
+            "SELECT count(*) AS n FROM large_user WHERE role IS NULL"
+        ),
+        0
+    );
+}
