@@ -59,7 +59,7 @@ struct FromReplica {
 }
 
 /// What the primary says of its standbys.
-fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
+pub fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
     let row = diesel::sql_query(
         "SELECT count(*) AS standbys,
                 coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 AS seconds,
@@ -76,7 +76,7 @@ fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
 
 /// What a standby says of itself: behind by how long its last replayed
 /// transaction is ago, while it has WAL it has not replayed.
-fn from_replica(replica: &mut PgConnection) -> QueryResult<f64> {
+pub fn from_replica(replica: &mut PgConnection) -> QueryResult<f64> {
     diesel::sql_query(
         "SELECT CASE WHEN pg_last_wal_receive_lsn() IS NULL
                        OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0

@@ -34,6 +34,11 @@ pub struct Args {
     /// Keep the demo databases
     #[arg(long)]
     pub keep: bool,
+    /// Also a hot standby: the WAL each step writes, how far the standby
+    /// falls behind, what readers served from it see (a standby of the
+    /// throwaway server, or REPLICA_URL's beside DATABASE_URL's)
+    #[arg(long)]
+    pub replica: bool,
     #[command(flatten)]
     pub lock: super::LockArgs,
     /// Before each step, hold the large table in an open read transaction this
@@ -77,6 +82,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         },
     };
     let mut throwaway: Option<Throwaway> = None;
+    let mut standby: Option<Throwaway> = None;
     let mut reports = Vec::new();
     for project in projects {
         let name = project.name();
@@ -87,10 +93,18 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
             &fresh::database_name(&server_url, "demo", name),
             args.keep,
         )?;
+        let replica_url = match args.replica {
+            false => None,
+            true => Some(fresh::with_database(
+                &replica_server(project, &server_url, (&throwaway, &mut standby), &status)?,
+                &fresh::database_name(&server_url, "demo", name),
+            )?),
+        };
         let log_path = report_dir.join(format!("{name}.log"));
         let mut log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
-        let report = demo::run_project(project.scenario, &database.url, options, &mut log, &status)
+        let urls = (database.url.as_str(), replica_url.as_deref());
+        let report = demo::run_project(project.scenario, urls, options, &mut log, &status)
             .with_context(|| {
                 format!(
                     "the {name} demo failed (its migration log: {})",
@@ -152,4 +166,32 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         )?;
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The standby for `--replica`: one of the throwaway server when the demo
+/// runs on it (started on first need), else REPLICA_URL's.
+fn replica_server(
+    project: &Project,
+    server_url: &str,
+    (primary, standby): (&Option<Throwaway>, &mut Option<Throwaway>),
+    status: &dyn Fn(&str),
+) -> anyhow::Result<String> {
+    let throwaway = primary
+        .as_ref()
+        .filter(|t| t.cluster.url("postgres") == server_url);
+    let Some(primary) = throwaway else {
+        return project.replica_url.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--replica on the server DATABASE_URL points at needs REPLICA_URL, a hot standby of it (or `manage localdb start --replica`)"
+            )
+        });
+    };
+    if standby.is_none() {
+        status("starting a hot standby of the throwaway PostgreSQL");
+        *standby = Some(primary.standby(crate::localdb::Durability::Real)?);
+    }
+    Ok(standby
+        .as_ref()
+        .map(|s| s.cluster.url("postgres"))
+        .unwrap_or_default())
 }

@@ -37,7 +37,7 @@ pub fn server_for(
 }
 
 /// `url` with its database replaced.
-fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
+pub fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
     let mut url = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
     url.set_path(&format!("/{database}"));
     Ok(url.to_string())

@@ -12,6 +12,7 @@
 
 pub mod html;
 pub mod load;
+pub mod replica;
 pub mod report;
 
 use std::io::Write;
@@ -229,7 +230,7 @@ fn since(t0: Instant) -> f64 {
 /// doing at every moment.
 pub fn run_project(
     scenario: &'static Scenario,
-    database_url: &str,
+    (database_url, replica_url): (&str, Option<&str>),
     options: DemoOptions,
     log: &mut dyn Write,
     status: &dyn Fn(&str),
@@ -247,8 +248,13 @@ pub fn run_project(
     };
     prepare(&mut conn, scenario, &options, settings, log, status)?;
     let postgres = db::server_version(&mut conn)?;
+    if let Some(replica_url) = replica_url {
+        status("waiting for the standby to replay the seeding");
+        replica::connect_when_there(replica_url, REPLICA_PATIENCE)?;
+        replica::caught_up(database_url, replica_url, REPLICA_PATIENCE)?;
+    }
     status("starting the server, the probes and the lock monitor");
-    let instruments = Instruments::start(scenario, database_url, &options)?;
+    let instruments = Instruments::start(scenario, (database_url, replica_url), &options)?;
     let planned = plan(scenario);
     let windows = walk(
         &mut conn,
@@ -324,6 +330,8 @@ struct Instruments {
     writes: Probe,
     /// The scenario's other probes.
     also: Vec<(ExtraProbe, Probe)>,
+    /// With a standby: a server on it, its readers, and the WAL sampler.
+    replica: Option<(web::Running, Probe, replica::WalSampler)>,
     monitor: LockMonitor,
     writers: Option<load::Writers>,
 }
@@ -336,7 +344,12 @@ struct Measured {
     reads: Vec<Sample>,
     writes: Vec<Sample>,
     also: Vec<(ExtraProbe, Vec<Sample>)>,
+    replica: Option<(Vec<Sample>, Vec<replica::WalSample>)>,
 }
+
+/// How long the demo waits for a standby to have the fresh database and
+/// to catch up with the seeding before the baseline.
+const REPLICA_PATIENCE: Duration = Duration::from_secs(300);
 
 /// The demo server's database connections, and so its workers at most.
 const SERVER_CONNECTIONS: u32 = 16;
@@ -347,7 +360,7 @@ const LOCK_INTERVAL: Duration = Duration::from_millis(10);
 impl Instruments {
     fn start(
         scenario: &'static Scenario,
-        database_url: &str,
+        (database_url, replica_url): (&str, Option<&str>),
         options: &DemoOptions,
     ) -> Result<Self, DemoError> {
         let release = Release::default();
@@ -382,6 +395,33 @@ impl Instruments {
                 )
             })
             .collect();
+        let replica = match replica_url {
+            Some(url) => {
+                // the same code, reading from the standby (writes fail there)
+                let server = web::Running::spawn(
+                    AppState {
+                        pool: db::pool(url, SERVER_CONNECTIONS),
+                        scenario,
+                        release: release.clone(),
+                    },
+                    1,
+                )
+                .map_err(DemoError::Server)?;
+                let reads = Probe::start(
+                    ProbeConfig::until_stopped(
+                        server.url(scenario.read_probe),
+                        Method::Get,
+                        options.interval,
+                        options.timeout,
+                    ),
+                    t0,
+                    None,
+                );
+                let sampler = replica::WalSampler::start(database_url, url, t0)?;
+                Some((server, reads, sampler))
+            }
+            None => None,
+        };
         let monitor = LockMonitor::start(database_url, &scenario.tables(), LOCK_INTERVAL, t0)?;
         let writers = match options.writers {
             0 => None,
@@ -400,6 +440,7 @@ impl Instruments {
             reads,
             writes,
             also,
+            replica,
             monitor,
             writers,
         })
@@ -418,6 +459,11 @@ impl Instruments {
                 .into_iter()
                 .map(|(extra, probe)| (extra, probe.finish()))
                 .collect(),
+            replica: self.replica.map(|(server, reads, sampler)| {
+                let measured = (reads.finish(), sampler.finish());
+                drop(server);
+                measured
+            }),
         };
         drop(self.server);
         measured
@@ -573,10 +619,20 @@ fn report(
                     )
                 })
                 .collect();
+            let replica = measured.replica.as_ref().map(|(reads, wal)| {
+                let (wal_bytes, lag_seconds, lag_bytes) = replica::over(wal, (start_ms, until_ms));
+                replica::ReplicaStep {
+                    wal_bytes,
+                    lag_seconds,
+                    lag_bytes,
+                    reads: report::in_flight(reads, (start_ms, until_ms), measured.end_ms),
+                }
+            });
             StepReport {
                 also_locked,
                 also_probed,
                 failed,
+                replica,
                 ..step
             }
         })

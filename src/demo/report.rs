@@ -55,6 +55,10 @@ pub struct StepReport {
     /// Why the step did not complete (the walkthrough stopped there).
     #[serde(default)]
     pub failed: Option<String>,
+    /// With a standby (`--replica`): the WAL the step wrote, the standby's
+    /// lag, what its readers saw.
+    #[serde(default)]
+    pub replica: Option<super::replica::ReplicaStep>,
 }
 
 /// The strongest lock a step held on another table, and for how long.
@@ -118,6 +122,7 @@ impl StepReport {
             also_locked: Vec::new(),
             also_probed: Vec::new(),
             failed: None,
+            replica: None,
         }
     }
 }
@@ -288,6 +293,21 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
             ));
         }
     }
+    for step in &report.steps {
+        if let Some(r) = &step.replica {
+            notes.push(format!(
+                "{}: WAL {}; standby behind by {:.2} s at most ({}); its readers {} ok / {} failed, max latency {}, longest outage {}",
+                step.name,
+                mib(r.wal_bytes),
+                r.lag_seconds,
+                mib(r.lag_bytes),
+                r.reads.requests - r.reads.failures,
+                r.reads.failures,
+                duration(r.reads.max_ms),
+                duration(r.reads.longest_outage_ms)
+            ));
+        }
+    }
     notes.push(format!(
         "all {} acknowledged writes are in the table; it holds {} rows: seeded + writers' inserts + probe writes ({} of which landed after their client gave up)",
         report.writes_acknowledged,
@@ -442,6 +462,10 @@ pub fn write_summary_markdown(out: &mut dyn Write, reports: &[ProjectReport]) ->
         writeln!(out, "| {} |", summary_cells(report).join(" | "))?;
     }
     writeln!(out)
+}
+
+fn mib(bytes: i64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// The step at which the walkthrough stopped, if one did not complete.

@@ -121,3 +121,53 @@ fn the_budgeted_backfill_waits_while_a_replica_falls_behind_and_finishes_when_it
         0
     );
 }
+
+/// `manage demo --replica` beside a primary and its standby: per step, the
+/// WAL written, the standby's lag, and what readers served from the
+/// standby saw; the rewrite's ACCESS EXCLUSIVE is replayed there too.
+#[test]
+fn the_demo_with_a_replica_reports_wal_lag_and_the_standbys_readers() {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
+    let primary = Throwaway::start(&base, Durability::Throwaway).unwrap();
+    let standby = primary.standby(Durability::Throwaway).unwrap();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let output = manage_command(
+        crate::support::PROJ04.project,
+        // a server that answers: the demo uses it, and REPLICA_URL's standby
+        &primary.cluster.url("postgres"),
+        &[
+            "demo",
+            "--replica",
+            "--large-count",
+            "20000",
+            "--settle",
+            "0.2",
+            "--report-dir",
+            dir.path().to_str().unwrap(),
+        ],
+    )
+    .env("REPLICA_URL", standby.cluster.url("postgres"))
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let steps = report["projects"][0]["steps"].as_array().unwrap();
+    for step in steps {
+        let replica = &step["replica"];
+        assert!(replica["reads"]["requests"].as_u64().unwrap() > 0, "{step}");
+        assert_eq!(replica["reads"]["failures"], 0, "{step}");
+    }
+    let risky = steps.iter().find(|s| s["kind"] == "Risky").unwrap();
+    assert!(
+        risky["replica"]["wal_bytes"].as_i64().unwrap() > 1_000_000,
+        "a rewrite of 20,000 rows is WAL: {risky}"
+    );
+    assert!(text.contains("standby behind by"), "{text}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("throwaway"));
+}

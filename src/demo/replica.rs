@@ -1,0 +1,154 @@
+//! The demo's view of a hot standby (`manage demo --replica`): how much WAL
+//! each step writes on the primary, how far the standby falls behind, and
+//! what readers served from the standby see.
+//!
+//! A sampler thread asks both servers every 50 ms: the primary's WAL
+//! position and what it says of its standbys, and the standby's own replay
+//! (see [`crate::budget`]). The readers are a second server on the
+//! standby's database, probed like the primary's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use serde::{Deserialize, Serialize};
+
+use crate::budget;
+use crate::db::{self, DbError};
+use crate::probe::Summary;
+
+/// One look at both servers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WalSample {
+    pub t_ms: f64,
+    /// The primary's WAL position, in bytes.
+    pub lsn: i64,
+    pub lag_seconds: f64,
+    pub lag_bytes: i64,
+}
+
+/// What a step did to the standby and its readers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaStep {
+    /// WAL the primary wrote from the step's start to the next step's.
+    pub wal_bytes: i64,
+    /// The furthest behind the standby was seen, in time and in WAL.
+    pub lag_seconds: f64,
+    pub lag_bytes: i64,
+    /// The reads served from the standby meanwhile.
+    pub reads: Summary,
+}
+
+#[derive(QueryableByName)]
+struct Position {
+    #[diesel(sql_type = BigInt)]
+    lsn: i64,
+}
+
+/// How often the sampler looks.
+const EVERY: Duration = Duration::from_millis(50);
+
+/// Samples both servers until finished.
+pub struct WalSampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<WalSample>>,
+}
+
+impl WalSampler {
+    pub fn start(primary_url: &str, replica_url: &str, t0: Instant) -> Result<Self, DbError> {
+        let mut primary = db::connect(primary_url)?;
+        let mut replica = db::connect(replica_url)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                let t_ms = t0.elapsed().as_secs_f64() * 1000.0;
+                let looked = (|| -> QueryResult<WalSample> {
+                    let lsn = diesel::sql_query(
+                        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS lsn",
+                    )
+                    .get_result::<Position>(&mut primary)?
+                    .lsn;
+                    let lag = budget::from_primary(&mut primary)?;
+                    let own = budget::from_replica(&mut replica)?;
+                    Ok(WalSample {
+                        t_ms,
+                        lsn,
+                        lag_seconds: lag.seconds.max(own),
+                        lag_bytes: lag.bytes,
+                    })
+                })();
+                // a look that failed (a server busy restarting) is skipped
+                if let Ok(sample) = looked {
+                    samples.push(sample);
+                }
+                std::thread::sleep(EVERY);
+            }
+            samples
+        });
+        Ok(WalSampler { stop, handle })
+    }
+
+    pub fn finish(self) -> Vec<WalSample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// The WAL written and the worst lag in `[from, to]`.
+pub fn over(samples: &[WalSample], (from, to): (f64, f64)) -> (i64, f64, i64) {
+    let at = |t: f64| {
+        samples
+            .iter()
+            .take_while(|s| s.t_ms <= t)
+            .last()
+            .or(samples.first())
+            .map_or(0, |s| s.lsn)
+    };
+    let within = samples.iter().filter(|s| s.t_ms >= from && s.t_ms <= to);
+    let (seconds, bytes) = within.fold((0.0_f64, 0_i64), |(s, b), x| {
+        (s.max(x.lag_seconds), b.max(x.lag_bytes))
+    });
+    ((at(to) - at(from)).max(0), seconds, bytes)
+}
+
+/// Waits until the standby has replayed everything the primary has written
+/// so far (after seeding: the baseline starts level), at most `limit`.
+pub fn caught_up(primary_url: &str, replica_url: &str, limit: Duration) -> Result<bool, DbError> {
+    let mut primary = db::connect(primary_url)?;
+    let mut replica = db::connect(replica_url)?;
+    let target =
+        diesel::sql_query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS lsn")
+            .get_result::<Position>(&mut primary)?
+            .lsn;
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let replayed = diesel::sql_query(
+            "SELECT coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)::int8 AS lsn",
+        )
+        .get_result::<Position>(&mut replica)?
+        .lsn;
+        if replayed >= target {
+            return Ok(true);
+        }
+        std::thread::sleep(EVERY);
+    }
+    Ok(false)
+}
+
+/// Connects to the standby's copy of a database the primary just created,
+/// waiting (at most `limit`) for the standby to replay its creation.
+pub fn connect_when_there(replica_url: &str, limit: Duration) -> Result<(), DbError> {
+    let started = Instant::now();
+    loop {
+        match db::connect(replica_url) {
+            Ok(_) => return Ok(()),
+            Err(_) if started.elapsed() < limit => std::thread::sleep(EVERY),
+            Err(error) => return Err(error),
+        }
+    }
+}
