@@ -201,7 +201,9 @@ fn sigkill_during_the_risky_rewrite_leaves_the_table_as_it_was() {
 
 #[test]
 fn sigkill_between_the_statements_of_0005_and_the_rerun_finishes() {
-    let db = TestDb::at_0003_seeded(PROJ04, "2000");
+    // enough rows that the validation after the first statement takes tens
+    // of ms: the kill lands inside it, not after the migration is done
+    let db = TestDb::at_0003_seeded(PROJ04, "200000");
     db.manage_ok(&["migrate", "0004"]);
     let (mut child, mut lines) = db.spawn(&["migrate", "0005"]);
     lines
@@ -220,7 +222,7 @@ fn sigkill_between_the_statements_of_0005_and_the_rerun_finishes() {
     // each statement is whole: the check is there (unless the kill came
     // after the last one), and NOT NULL holds only once it was validated
     assert!(db.scalar(check) == 1 || db.scalar(not_null) == 1);
-    assert_eq!(db.scalar("SELECT count(*) FROM large_record"), 2000);
+    assert_eq!(db.scalar("SELECT count(*) FROM large_record"), 200000);
     db.manage_ok(&["migrate", "0005"]);
     assert_eq!((db.scalar(check), db.scalar(not_null)), (0, 1));
     assert!(recorded(&db, "0005"));
