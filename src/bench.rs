@@ -342,13 +342,7 @@ pub fn recipes(
     }
     let samples = writes.finish();
     drop(server);
-    let during = |(from, to): (f64, f64)| {
-        let during: Vec<&Sample> = samples
-            .iter()
-            .filter(|s| s.sent_ms <= to && s.done_ms() >= from)
-            .collect();
-        probe::summarize(&during, &[], to)
-    };
+    let during = |window| probe::summarize_during(&samples, window);
     let mut figures = Vec::new();
     for (name, what, ours, floor) in windows {
         figures.push(Figure::new(
@@ -420,13 +414,7 @@ fn backfill_figures(
     windows: Vec<(String, f64, f64)>,
     floor_window: (String, f64, f64),
 ) -> Vec<Figure> {
-    let p99 = |from: f64, to: f64| {
-        let during: Vec<&Sample> = samples
-            .iter()
-            .filter(|s| s.sent_ms <= to && s.done_ms() >= from)
-            .collect();
-        probe::summarize(&during, &[], to)
-    };
+    let p99 = |from: f64, to: f64| probe::summarize_during(samples, (from, to));
     let floor_s = (floor_window.2 - floor_window.1) / 1000.0;
     let floor_reads = p99(floor_window.1, floor_window.2);
     let mut figures = Vec::new();

@@ -169,7 +169,7 @@ impl Watch {
             "[{}] pausing: replica lag {:.1}s ({}) is over --max-replica-lag {:.1}s; batches halve",
             timing::stamp_clock(),
             lag.seconds,
-            mib(lag.bytes),
+            timing::mib(lag.bytes),
             self.max_lag.as_secs_f64()
         )?;
         out.flush()?;
@@ -199,15 +199,11 @@ impl Watch {
             "[{}] Replica lag: peak {:.1}s ({} behind) with --max-replica-lag {:.1}s; paused {} in {} pause(s); {} rows/s overall",
             timing::stamp_clock(),
             self.peak.seconds,
-            mib(self.peak.bytes),
+            timing::mib(self.peak.bytes),
             self.max_lag.as_secs_f64(),
             timing::seconds(self.paused),
             self.pauses,
             indicatif::HumanCount((rows as f64 / took.as_secs_f64().max(1e-9)) as u64)
         )
     }
-}
-
-fn mib(bytes: i64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -151,6 +151,20 @@ pub struct Summary {
     pub max_queue_ms: f64,
 }
 
+/// The samples of requests in flight at some time in `[from, to]` (ms).
+pub fn during(samples: &[Sample], (from, to): (f64, f64)) -> Vec<&Sample> {
+    samples
+        .iter()
+        .filter(|s| s.sent_ms <= to && s.done_ms() >= from)
+        .collect()
+}
+
+/// What the requests in flight in `[from, to]` came to, an outage still
+/// open at `to` counted to it.
+pub fn summarize_during(samples: &[Sample], window: (f64, f64)) -> Summary {
+    summarize(&during(samples, window), &[], window.1)
+}
+
 /// Summarizes samples; `end_ms` closes an outage still open at the end, and
 /// `later` are samples after the window that can end an outage inside it.
 pub fn summarize(samples: &[&Sample], later: &[&Sample], end_ms: f64) -> Summary {

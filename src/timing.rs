@@ -62,6 +62,11 @@ pub fn seconds(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
 }
 
+/// Bytes as MiB, to a tenth: `27.2 MiB`.
+pub fn mib(bytes: i64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

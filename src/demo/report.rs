@@ -130,10 +130,7 @@ impl StepReport {
 /// The requests in flight during a step's window, and later ones that may
 /// end an outage it started.
 pub fn in_flight(samples: &[Sample], (start_ms, end_ms): (f64, f64), run_end_ms: f64) -> Summary {
-    let during: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| s.sent_ms <= end_ms && s.done_ms() >= start_ms)
-        .collect();
+    let during = probe::during(samples, (start_ms, end_ms));
     let later: Vec<&Sample> = samples.iter().filter(|s| s.sent_ms > end_ms).collect();
     probe::summarize(&during, &later, run_end_ms)
 }
@@ -298,9 +295,9 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
             notes.push(format!(
                 "{}: WAL {}; standby behind by {:.2} s at most ({}); its readers {} ok / {} failed, max latency {}, longest outage {}",
                 step.name,
-                mib(r.wal_bytes),
+                crate::timing::mib(r.wal_bytes),
                 r.lag_seconds,
-                mib(r.lag_bytes),
+                crate::timing::mib(r.lag_bytes),
                 r.reads.requests - r.reads.failures,
                 r.reads.failures,
                 duration(r.reads.max_ms),
@@ -462,10 +459,6 @@ pub fn write_summary_markdown(out: &mut dyn Write, reports: &[ProjectReport]) ->
         writeln!(out, "| {} |", summary_cells(report).join(" | "))?;
     }
     writeln!(out)
-}
-
-fn mib(bytes: i64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// The step at which the walkthrough stopped, if one did not complete.
