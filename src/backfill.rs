@@ -72,6 +72,8 @@ pub enum BackfillError {
     Io(#[from] io::Error),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+    #[error("watching the sessions the backfill blocks: {0}")]
+    Watcher(String),
 }
 
 /// Which way a walk goes: filling NULLs, or clearing them again (the way down).
@@ -236,7 +238,7 @@ fn walk(
         Way::Clear => "cleared",
     };
     let (mut done, mut number, mut since_vacuum) = (0u64, 0u64, 0u64);
-    let mut watch = Watch::new(options.budget)?;
+    let mut watch = Watch::new(options.budget, conn)?;
     let walk_started = Instant::now();
     let interrupted = |number| BackfillError::Interrupted {
         table: spec.table.to_owned(),
@@ -249,7 +251,8 @@ fn walk(
         if let Some(watch) = watch.as_mut() {
             match bar.suspend(|| watch.wait(conn, out))? {
                 Waited::Interrupted => return Err(interrupted(number)),
-                // a replica behind: smaller batches, less WAL at a time
+                // a limit exceeded: smaller batches, less WAL at a time and
+                // shorter row locks
                 Waited::Paused => batch = (batch / 2).max(MIN_BATCH),
                 // all well: back toward the size asked for
                 Waited::No if options.batch_time.is_none() => {
@@ -312,7 +315,9 @@ fn walk(
     }
     bar.finish_and_clear();
     if let Some(watch) = &watch {
-        writeln!(out, "{}", watch.summary(done, walk_started.elapsed()))?;
+        for line in watch.summary(done, walk_started.elapsed()) {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(done)
 }

@@ -26,12 +26,15 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::backfill::{self, BackfillOptions};
+use crate::budget::Limits;
 use crate::db::{self, DbError};
+use crate::demo::replica;
 use crate::migrations::runner::{self, MigrateOptions};
 use crate::probe::{self, Method, Probe, ProbeConfig, Sample};
 use crate::recipes::BatchedBackfill;
 use crate::retry::LockPolicy;
 use crate::scenarios::Scenario;
+use crate::timing;
 use crate::web::{self, AppState};
 
 #[derive(Debug, thiserror::Error)]
@@ -189,12 +192,34 @@ pub fn seeding(
     ])
 }
 
-/// The backfill at each batch size, and the plain UPDATE, with a read probe.
+/// Where the backfill part runs: the database, and its standby if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Servers<'a> {
+    pub database_url: &'a str,
+    pub replica_url: Option<&'a str>,
+}
+
+/// One measured run: when it ran, and when the standby had replayed it
+/// (its end, without one): the lag a run causes lasts until then.
+struct Run {
+    name: String,
+    from: f64,
+    to: f64,
+    replayed: f64,
+    budgeted: bool,
+}
+
+/// How long the bench waits for a standby to replay one run.
+const REPLAY_PATIENCE: Duration = Duration::from_secs(600);
+
+/// The backfill at each batch size, adapting to a batch time, within a
+/// budget (`limits`), and the plain UPDATE, with a read probe; with a
+/// standby, the lag each allowed.
 pub fn backfill(
-    database_url: &str,
+    servers: Servers<'_>,
     scenario: &'static Scenario,
-    batch_sizes: &[u64],
-    batch_time: Duration,
+    (batch_sizes, batch_time): (&[u64], Duration),
+    limits: Option<Limits>,
     status: &dyn Fn(&str),
 ) -> Result<Vec<Figure>, BenchError> {
     let Some((backfill_version, recipe)) = scenario.rust_migrations.iter().find_map(|(v, r)| {
@@ -204,6 +229,10 @@ pub fn backfill(
     }) else {
         return Ok(Vec::new());
     };
+    let Servers {
+        database_url,
+        replica_url,
+    } = servers;
     let (specs, default_batch_size) = (recipe.specs, recipe.default_batch_size);
     let mut conn = just_before(database_url, scenario, backfill_version)?;
     let sink = &mut std::io::sink();
@@ -220,8 +249,24 @@ pub fn backfill(
         t0,
         None,
     );
+    let sampler = match replica_url {
+        Some(url) => {
+            replica::connect_when_there(url, REPLAY_PATIENCE)?;
+            Some((url, replica::WalSampler::start(database_url, url, t0)?))
+        }
+        None => None,
+    };
+    // the standby level with the primary before a run, and the moment it
+    // has replayed the run after it
+    let replayed = || -> Result<f64, BenchError> {
+        if let Some((url, _)) = &sampler {
+            status("waiting for the standby to replay it");
+            replica::caught_up(database_url, url, REPLAY_PATIENCE)?;
+        }
+        Ok(t0.elapsed().as_secs_f64() * 1000.0)
+    };
     let large = scenario.large_table();
-    let mut windows = Vec::new();
+    let mut runs = Vec::new();
     let at = |t0: Instant| t0.elapsed().as_secs_f64() * 1000.0;
     let fixed = |size: u64| BackfillOptions {
         batch_size: size,
@@ -232,29 +277,44 @@ pub fn backfill(
         vacuum_every: None,
         budget: Default::default(),
     };
-    let runs = batch_sizes
+    let adaptive = BackfillOptions {
+        batch_time: Some(batch_time),
+        ..fixed(default_batch_size)
+    };
+    let about = format!("batches of about {:.2} s", batch_time.as_secs_f64());
+    let walks = batch_sizes
         .iter()
         .map(|&size| {
             let name = format!("batches of {}", indicatif::HumanCount(size));
             (name, fixed(size))
         })
-        .chain([(
-            format!("batches of about {:.2} s", batch_time.as_secs_f64()),
-            BackfillOptions {
-                batch_time: Some(batch_time),
-                ..fixed(default_batch_size)
-            },
-        )]);
-    for (name, run) in runs {
+        .chain([(about.clone(), adaptive)])
+        .chain(limits.map(|limits| {
+            (
+                format!("{about} within a budget ({})", limits.words()),
+                BackfillOptions {
+                    budget: limits.on(
+                        (database_url, replica_url),
+                        &server.url(scenario.read_probe),
+                    ),
+                    ..adaptive
+                },
+            )
+        }));
+    for (name, run) in walks {
         conn.batch_execute(&format!("VACUUM ANALYZE {large}"))?;
+        replayed()?;
         status(&format!("backfill, {name}"));
-        let start = at(t0);
+        let from = at(t0);
         backfill::run(&mut conn, specs, run, sink)?;
-        windows.push((
-            format!("backfill {backfill_version}, {name}"),
-            start,
-            at(t0),
-        ));
+        let to = at(t0);
+        runs.push(Run {
+            name: format!("backfill {backfill_version}, {name}"),
+            from,
+            to,
+            replayed: replayed()?,
+            budgeted: run.budget.is_set(),
+        });
         status("clearing it again");
         backfill::revert(
             &mut conn,
@@ -267,18 +327,32 @@ pub fn backfill(
         )?;
     }
     conn.batch_execute(&format!("VACUUM ANALYZE {large}"))?;
+    replayed()?;
     status("the floor: one plain UPDATE of the whole table (rolled back)");
-    let start = at(t0);
+    let from = at(t0);
     if let Some(spec) = specs.last() {
         conn.batch_execute(&format!(
             "BEGIN; UPDATE {} SET {} = {}; ROLLBACK",
             spec.table, spec.column, spec.value
         ))?;
     }
-    let floor_window = ("one plain UPDATE".to_owned(), start, at(t0));
+    let to = at(t0);
+    let floor = Run {
+        name: "one plain UPDATE".to_owned(),
+        from,
+        to,
+        replayed: replayed()?,
+        budgeted: false,
+    };
     let samples = reads.finish();
+    let wal = sampler.map(|(_, sampler)| sampler.finish());
     drop(server);
-    Ok(backfill_figures(&samples, windows, floor_window))
+    Ok(backfill_figures(
+        &samples,
+        wal.as_deref(),
+        (runs, floor),
+        limits.and_then(|l| l.max_replica_lag),
+    ))
 }
 
 /// Each DDL recipe's migration against the one statement it replaces,
@@ -313,7 +387,7 @@ pub fn recipes(
     let mut windows = Vec::new();
     for (version, recipe, (what, sql)) in measured {
         let mut conn = just_before(database_url, scenario, version)?;
-        let before = version_before(scenario, version);
+        let before = scenario.version_before(version);
         conn.batch_execute(&format!("VACUUM ANALYZE {}", scenario.large_table()))?;
         status(&format!("{version} {}", recipe.label()));
         let start = at(t0);
@@ -367,16 +441,6 @@ pub fn recipes(
     Ok(figures)
 }
 
-/// The version before `version` on the safe path.
-fn version_before(scenario: &Scenario, version: &str) -> &'static str {
-    scenario
-        .migrations()
-        .iter()
-        .take_while(|m| m.version != version)
-        .last()
-        .map_or(scenario.start, |m| m.version)
-}
-
 /// A migrator's connection to the database on the safe path, just before
 /// migration `version`: the risky step as the safe path takes it (run or
 /// faked), then every step up to `version`.
@@ -399,7 +463,7 @@ fn just_before(
         options(scenario.safe_path_fakes_risky),
         sink,
     )?;
-    let before = version_before(scenario, version);
+    let before = scenario.version_before(version);
     runner::migrate(&mut conn, scenario, Some(before), options(false), sink)?;
     // the benchmark's own VACUUMs wait for autovacuum like any maintenance
     // job (the runner left the migrations' short lock_timeout on the session)
@@ -407,26 +471,34 @@ fn just_before(
     Ok(conn)
 }
 
-/// Each backfill run's time against the plain UPDATE's, and the reads'
-/// p99 during each, from the probe's samples.
+/// Each backfill run's time against the plain UPDATE's, the reads' p99
+/// during each, and with a standby, the lag each caused (until it was
+/// replayed) and the WAL it wrote.
 fn backfill_figures(
     samples: &[Sample],
-    windows: Vec<(String, f64, f64)>,
-    floor_window: (String, f64, f64),
+    wal: Option<&[replica::WalSample]>,
+    (runs, floor): (Vec<Run>, Run),
+    max_lag: Option<Duration>,
 ) -> Vec<Figure> {
-    let p99 = |from: f64, to: f64| probe::summarize_during(samples, (from, to));
-    let floor_s = (floor_window.2 - floor_window.1) / 1000.0;
-    let floor_reads = p99(floor_window.1, floor_window.2);
+    let floor_s = (floor.to - floor.from) / 1000.0;
     let mut figures = Vec::new();
-    for (name, from, to) in windows {
-        let reads = p99(from, to);
-        figures.push(Figure::new(
-            name.clone(),
-            (to - from) / 1000.0,
-            Some(floor_s),
-            "s",
-            "<= 1.5x",
-        ));
+    let lag = |run: &Run, target: String, figures: &mut Vec<Figure>| {
+        if let Some(wal) = wal {
+            let (bytes, seconds, _) = replica::over(wal, (run.from, run.replayed));
+            figures.push(Figure::new(
+                format!(
+                    "  replica lag: peak (it wrote {} of WAL)",
+                    timing::mib(bytes)
+                ),
+                seconds,
+                None,
+                "s",
+                &target,
+            ));
+        }
+    };
+    let reads = |run: &Run, target: &str, figures: &mut Vec<Figure>| {
+        let reads = probe::summarize_during(samples, (run.from, run.to));
         figures.push(Figure::new(
             format!(
                 "  reads during it: p99 ({} failed of {})",
@@ -435,19 +507,33 @@ fn backfill_figures(
             reads.p99_ms,
             None,
             "ms",
-            "< 100 ms, 0 failed",
+            target,
         ));
+    };
+    for run in &runs {
+        figures.push(Figure::new(
+            run.name.clone(),
+            (run.to - run.from) / 1000.0,
+            Some(floor_s),
+            "s",
+            if run.budgeted { "<= 2x" } else { "<= 1.5x" },
+        ));
+        reads(run, "< 100 ms, 0 failed", &mut figures);
+        let limit = max_lag
+            .filter(|_| run.budgeted)
+            .map(|max| format!("its limit, {:.1} s", max.as_secs_f64()))
+            .unwrap_or_default();
+        lag(run, limit, &mut figures);
     }
     figures.push(Figure::new(
-        format!(
-            "  reads during the plain UPDATE: p99 ({} failed of {})",
-            floor_reads.failures, floor_reads.requests
-        ),
-        floor_reads.p99_ms,
-        None,
-        "ms",
+        format!("{} (the floor)", floor.name),
+        floor_s,
+        Some(floor_s),
+        "s",
         "",
     ));
+    reads(&floor, "", &mut figures);
+    lag(&floor, String::new(), &mut figures);
     figures
 }
 

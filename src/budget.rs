@@ -1,25 +1,41 @@
 //! Limits a backfill keeps to while it runs, checked between batches.
 //!
-//! Every row a batch updates is WAL each standby must replay; a backfill
-//! that outruns replay leaves the replicas behind, and reads served from
-//! them go stale. Before each batch the backfill asks how far behind the
-//! standbys are, and while one is further than `--max-replica-lag` it
-//! pauses (and halves its batches); when all are back under it goes on, its
-//! batches growing back. It says when it waits, why, and for how long.
+//! Three limits, each optional, each checked before every batch; while one
+//! is exceeded the backfill pauses, its batches halve, and it says which
+//! limit and for how long; when all are met its batches grow back:
 //!
-//! The lag is read where it is known: on the primary, `pg_stat_replication`
-//! for every standby it streams to (`replay_lag`: how long ago the WAL the
-//! standby last replayed was written); on the standby REPLICA_URL names, if
-//! any, how long ago the last transaction it replayed committed, while it
-//! has received WAL it has not replayed (a standby whose replay is paused or
-//! slow shows it there first).
+//! - **replica lag** (`--max-replica-lag`): every row a batch updates is WAL
+//!   each standby must replay; a backfill that outruns replay leaves the
+//!   replicas behind, and reads served from them go stale. The lag is read
+//!   where it is known: on the primary, `pg_stat_replication` for every
+//!   standby it streams to (`replay_lag`); on the standby REPLICA_URL names,
+//!   if any, how long ago the last transaction it replayed committed, while
+//!   it has WAL it has not replayed (a standby whose replay is paused or slow
+//!   shows it there first: the primary's `replay_lag` stops moving then).
+//! - **sessions blocked by the backfill** (`--max-blocked-sessions`): a batch
+//!   holds the row locks of every row it updates until it commits, and a
+//!   request writing one of them waits that long. Those waits end when the
+//!   batch commits, so they cannot be seen between batches: a watcher thread
+//!   with its own connection samples `pg_blocking_pids` all along, and
+//!   before the next batch the backfill asks it how many sessions waited on
+//!   it at once and for how long. Over the limit, the batches halve (the
+//!   wait a batch can cause is its duration) and the backfill gives the
+//!   writers back as long as the longest of them waited.
+//! - **a health check** (`--throttle-url`, `--max-latency`), the way gh-ost
+//!   throttles on an HTTP check: the URL is fetched before each batch, and
+//!   an error status, no answer, or an answer slower than the limit pauses
+//!   the backfill until it answers in time again.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double};
+use diesel::sql_types::{BigInt, Double, Integer};
 
+use crate::backfill::BackfillError;
 use crate::db::{self, DbError};
 use crate::timing;
 
@@ -30,6 +46,78 @@ pub struct Budget {
     pub max_replica_lag: Option<Duration>,
     /// A standby to ask directly (REPLICA_URL).
     pub replica_url: Option<&'static str>,
+    /// Sessions waiting on the backfill's locks at once, at most.
+    pub max_blocked: Option<u32>,
+    /// The primary, for the blocked-sessions watcher's own connection.
+    pub database_url: Option<&'static str>,
+    /// A URL that must answer, and in time.
+    pub health: Option<HealthCheck>,
+}
+
+/// `--throttle-url` and `--max-latency`.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthCheck {
+    pub url: &'static str,
+    /// Slower answers than this count as failing (none: only errors do).
+    pub max_latency: Option<Duration>,
+}
+
+impl Budget {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.max_replica_lag.is_some() || self.max_blocked.is_some() || self.health.is_some()
+    }
+}
+
+/// The limits as given, before a run's URLs are known (the demo's and the
+/// bench's budgeted backfill).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub max_replica_lag: Option<Duration>,
+    pub max_blocked: Option<u32>,
+    /// The health check's URL (none: the lab server's read endpoint).
+    pub throttle_url: Option<&'static str>,
+    pub max_latency: Option<Duration>,
+}
+
+impl Limits {
+    /// The budget on this run's database, standby and server.
+    pub fn on(self, (database_url, replica_url): (&str, Option<&str>), own_health: &str) -> Budget {
+        Budget {
+            max_replica_lag: self.max_replica_lag,
+            replica_url: replica_url.map(kept),
+            max_blocked: self.max_blocked,
+            database_url: Some(kept(database_url)),
+            health: Some(HealthCheck {
+                url: self.throttle_url.unwrap_or_else(|| kept(own_health)),
+                max_latency: self.max_latency,
+            }),
+        }
+    }
+
+    /// The limits in a few words, for a step's name.
+    pub fn words(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(lag) = self.max_replica_lag {
+            words.push(format!("replica lag {}s", lag.as_secs_f64()));
+        }
+        if let Some(n) = self.max_blocked {
+            words.push(format!("{n} blocked"));
+        }
+        words.push(match (self.throttle_url, self.max_latency) {
+            (None, Some(latency)) => format!("reads {} ms", latency.as_millis()),
+            (None, None) => "reads answering".to_owned(),
+            (Some(_), Some(latency)) => format!("health {} ms", latency.as_millis()),
+            (Some(_), None) => "health answering".to_owned(),
+        });
+        words.join(", ")
+    }
+}
+
+/// A setting kept for the whole run: the budget is `Copy`, as the settings
+/// that carry it, so its URLs are read once and kept.
+pub fn kept(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// How far behind the standbys are.
@@ -87,16 +175,196 @@ pub fn from_replica(replica: &mut PgConnection) -> QueryResult<f64> {
     .map(|r| r.seconds)
 }
 
-/// Watches the limits for one backfill, and keeps its tally.
-pub struct Watch {
-    max_lag: Duration,
-    replica: Option<PgConnection>,
-    /// The furthest behind a standby was seen.
-    pub peak: Lag,
-    /// Time spent waiting for the lag to come down, and how many waits.
-    pub paused: Duration,
+/// Which limit a pause was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    ReplicaLag,
+    Blocked,
+    Health,
+}
+
+/// Time spent paused for one limit, and how many pauses.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Paused {
+    pub time: Duration,
     pub pauses: u32,
+}
+
+/// The replica-lag limit and what it saw.
+struct LagLimit {
+    max: Duration,
+    replica: Option<PgConnection>,
+    peak: Lag,
     said_no_standby: bool,
+    paused: Paused,
+}
+
+/// Sessions waiting on the backfill, as the watcher saw them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Blocked {
+    /// The most waiting at once.
+    pub sessions: u32,
+    /// The longest any of them had waited when seen.
+    pub longest: Duration,
+}
+
+impl Blocked {
+    fn widen(&mut self, other: Blocked) {
+        self.sessions = self.sessions.max(other.sessions);
+        self.longest = self.longest.max(other.longest);
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    /// Since the backfill last asked.
+    recent: Blocked,
+    failed: Option<String>,
+}
+
+/// A thread sampling, on its own connection, the sessions waiting on locks
+/// the backfill's session holds.
+struct Watcher {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often the watcher looks: a wait shorter than this can go unseen.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+
+#[derive(QueryableByName)]
+struct Waiting {
+    #[diesel(sql_type = Integer)]
+    sessions: i32,
+    #[diesel(sql_type = Double)]
+    seconds: f64,
+}
+
+/// Sessions waiting on a lock `pid` holds (or is ahead of them in the
+/// queue for), and the longest wait so far.
+fn waiting_on(conn: &mut PgConnection, pid: i32) -> QueryResult<Blocked> {
+    let row = diesel::sql_query(
+        "SELECT count(DISTINCT pid)::int4 AS sessions,
+                coalesce(max(extract(epoch FROM clock_timestamp() - waitstart)), 0)::float8 AS seconds
+         FROM pg_locks WHERE NOT granted AND $1 = ANY(pg_blocking_pids(pid))",
+    )
+    .bind::<Integer, _>(pid)
+    .get_result::<Waiting>(conn)?;
+    Ok(Blocked {
+        sessions: u32::try_from(row.sessions).unwrap_or(0),
+        longest: Duration::from_secs_f64(row.seconds.max(0.0)),
+    })
+}
+
+impl Watcher {
+    fn start(database_url: &str, pid: i32) -> Result<Self, DbError> {
+        let mut conn = db::connect(database_url)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let thread = {
+            let (stop, seen) = (stop.clone(), seen.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let sample = waiting_on(&mut conn, pid);
+                    let Ok(mut so_far) = seen.lock() else { return };
+                    match sample {
+                        Ok(blocked) => so_far.recent.widen(blocked),
+                        Err(e) => {
+                            so_far.failed = Some(e.to_string());
+                            return;
+                        }
+                    }
+                    drop(so_far);
+                    std::thread::sleep(WATCH_EVERY);
+                }
+            })
+        };
+        Ok(Watcher {
+            stop,
+            seen,
+            thread: Some(thread),
+        })
+    }
+
+    /// What it saw since the last time it was asked.
+    fn take(&self) -> Result<Blocked, BackfillError> {
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| BackfillError::Watcher("the watcher thread panicked".to_owned()))?;
+        if let Some(failed) = seen.failed.take() {
+            return Err(BackfillError::Watcher(failed));
+        }
+        Ok(std::mem::take(&mut seen.recent))
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The blocked-sessions limit and what it saw.
+struct BlockedLimit {
+    max: u32,
+    watcher: Watcher,
+    peak: Blocked,
+    paused: Paused,
+}
+
+/// The health check and what it saw.
+struct HealthLimit {
+    check: HealthCheck,
+    agent: ureq::Agent,
+    peak: Duration,
+    failures: u32,
+    paused: Paused,
+}
+
+/// A health check gets at most this long to answer.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a health check went.
+enum Health {
+    Good(Duration),
+    Slow(Duration),
+    Failed(String),
+}
+
+impl HealthLimit {
+    fn check(&mut self) -> Health {
+        let started = Instant::now();
+        let answer = self.agent.get(self.check.url).call();
+        let took = started.elapsed();
+        self.peak = self.peak.max(took);
+        match answer {
+            Err(ureq::Error::Status(status, _)) => {
+                self.failures += 1;
+                Health::Failed(format!("answered {status}"))
+            }
+            Err(ureq::Error::Transport(t)) => {
+                self.failures += 1;
+                Health::Failed(match t.message() {
+                    Some(message) => format!("{}: {message}", t.kind()),
+                    None => t.kind().to_string(),
+                })
+            }
+            Ok(_) if self.check.max_latency.is_some_and(|max| took > max) => Health::Slow(took),
+            Ok(_) => Health::Good(took),
+        }
+    }
+}
+
+/// Watches the limits for one walk, and keeps its tally.
+pub struct Watch {
+    lag: Option<LagLimit>,
+    blocked: Option<BlockedLimit>,
+    health: Option<HealthLimit>,
 }
 
 /// What [`Watch::wait`] did.
@@ -113,97 +381,304 @@ pub enum Waited {
 /// How often a paused backfill asks again.
 const POLL: Duration = Duration::from_millis(100);
 
+/// The longest a blocked-sessions pause lasts: the writers got through long
+/// before, and the next batches are already smaller.
+const MAX_BLOCKED_PAUSE: Duration = Duration::from_secs(1);
+
 impl Watch {
-    /// A watch for `budget`, if it sets a limit.
-    pub fn new(budget: Budget) -> Result<Option<Watch>, DbError> {
-        let Some(max_lag) = budget.max_replica_lag else {
+    /// A watch for `budget`, if it sets a limit; `conn` is the backfill's
+    /// own session (the one whose locks are watched).
+    pub fn new(budget: Budget, conn: &mut PgConnection) -> Result<Option<Watch>, BackfillError> {
+        if !budget.is_set() {
             return Ok(None);
+        }
+        let lag = match budget.max_replica_lag {
+            Some(max) => Some(LagLimit {
+                max,
+                replica: budget.replica_url.map(db::connect).transpose()?,
+                peak: Lag::default(),
+                said_no_standby: false,
+                paused: Paused::default(),
+            }),
+            None => None,
         };
-        let replica = budget.replica_url.map(db::connect).transpose()?;
+        let blocked = match (budget.max_blocked, budget.database_url) {
+            (Some(max), Some(url)) => Some(BlockedLimit {
+                max,
+                watcher: Watcher::start(url, crate::interrupt::backend_pid(conn)?)?,
+                peak: Blocked::default(),
+                paused: Paused::default(),
+            }),
+            (Some(_), None) => {
+                return Err(BackfillError::Watcher(
+                    "--max-blocked-sessions needs the database's URL to watch from".to_owned(),
+                ));
+            }
+            (None, _) => None,
+        };
+        let health = budget.health.map(|check| HealthLimit {
+            check,
+            agent: ureq::AgentBuilder::new().timeout(HEALTH_TIMEOUT).build(),
+            peak: Duration::ZERO,
+            failures: 0,
+            paused: Paused::default(),
+        });
         Ok(Some(Watch {
-            max_lag,
-            replica,
-            peak: Lag::default(),
-            paused: Duration::ZERO,
-            pauses: 0,
-            said_no_standby: false,
+            lag,
+            blocked,
+            health,
         }))
     }
 
-    /// The lag now: the worst of what the primary and the standby say.
-    pub fn lag(&mut self, primary: &mut PgConnection) -> QueryResult<Lag> {
-        let mut lag = from_primary(primary)?;
-        if let Some(replica) = self.replica.as_mut() {
-            lag.seconds = lag.seconds.max(from_replica(replica)?);
-        }
-        if lag.seconds > self.peak.seconds {
-            self.peak.seconds = lag.seconds;
-        }
-        self.peak.bytes = self.peak.bytes.max(lag.bytes);
-        self.peak.standbys = self.peak.standbys.max(lag.standbys);
-        Ok(lag)
-    }
-
-    /// Returns once every limit is met, pausing (and saying so) until then.
+    /// Returns once every limit is met, pausing (and saying why) until then.
+    /// The limits are checked in turn: sessions the last batch blocked, the
+    /// replicas' lag, the health check.
     pub fn wait(
         &mut self,
         primary: &mut PgConnection,
         out: &mut dyn Write,
-    ) -> Result<Waited, crate::backfill::BackfillError> {
-        let mut lag = self.lag(primary)?;
-        if lag.standbys == 0 && self.replica.is_none() && !self.said_no_standby {
-            self.said_no_standby = true;
-            writeln!(
-                out,
-                "[{}] --max-replica-lag: the primary streams to no standby and REPLICA_URL is not set: no lag to keep under",
-                timing::stamp_clock()
-            )?;
+    ) -> Result<Waited, BackfillError> {
+        let mut waited = Waited::No;
+        for outcome in [
+            self.wait_for_blocked(out)?,
+            self.wait_for_lag(primary, out)?,
+            self.wait_for_health(out)?,
+        ] {
+            match outcome {
+                Waited::Interrupted => return Ok(Waited::Interrupted),
+                Waited::Paused => waited = Waited::Paused,
+                Waited::No => {}
+            }
         }
-        if lag.seconds <= self.max_lag.as_secs_f64() {
+        Ok(waited)
+    }
+
+    fn wait_for_blocked(&mut self, out: &mut dyn Write) -> Result<Waited, BackfillError> {
+        let Some(limit) = self.blocked.as_mut() else {
+            return Ok(Waited::No);
+        };
+        let last = limit.watcher.take()?;
+        limit.peak.widen(last);
+        if last.sessions <= limit.max {
             return Ok(Waited::No);
         }
-        let started = Instant::now();
-        self.pauses += 1;
-        writeln!(
+        let pause = last.longest.min(MAX_BLOCKED_PAUSE);
+        say(
             out,
-            "[{}] pausing: replica lag {:.1}s ({}) is over --max-replica-lag {:.1}s; batches halve",
-            timing::stamp_clock(),
-            lag.seconds,
-            timing::mib(lag.bytes),
-            self.max_lag.as_secs_f64()
+            &format!(
+                "pausing {}: {} session(s) waited on the last batch's locks (the longest {}), over --max-blocked-sessions {}; batches halve",
+                timing::seconds(pause),
+                last.sessions,
+                timing::seconds(last.longest),
+                limit.max
+            ),
         )?;
-        out.flush()?;
-        while lag.seconds > self.max_lag.as_secs_f64() {
-            if crate::interrupt::requested() {
-                self.paused += started.elapsed();
-                return Ok(Waited::Interrupted);
-            }
-            std::thread::sleep(POLL);
-            lag = self.lag(primary)?;
-        }
-        let waited = started.elapsed();
-        self.paused += waited;
-        writeln!(
-            out,
-            "[{}] resumed after {} paused: replica lag {:.1}s",
-            timing::stamp_clock(),
-            timing::seconds(waited),
-            lag.seconds
-        )?;
+        std::thread::sleep(pause);
+        limit.paused.time += pause;
+        limit.paused.pauses += 1;
         Ok(Waited::Paused)
     }
 
-    /// The line that sums it up at the end of a walk.
-    pub fn summary(&self, rows: u64, took: Duration) -> String {
-        format!(
-            "[{}] Replica lag: peak {:.1}s ({} behind) with --max-replica-lag {:.1}s; paused {} in {} pause(s); {} rows/s overall",
-            timing::stamp_clock(),
-            self.peak.seconds,
-            timing::mib(self.peak.bytes),
-            self.max_lag.as_secs_f64(),
-            timing::seconds(self.paused),
-            self.pauses,
-            indicatif::HumanCount((rows as f64 / took.as_secs_f64().max(1e-9)) as u64)
-        )
+    fn wait_for_lag(
+        &mut self,
+        primary: &mut PgConnection,
+        out: &mut dyn Write,
+    ) -> Result<Waited, BackfillError> {
+        let Some(limit) = self.lag.as_mut() else {
+            return Ok(Waited::No);
+        };
+        let max = limit.max.as_secs_f64();
+        let mut lag = limit.lag(primary)?;
+        if lag.standbys == 0 && limit.replica.is_none() && !limit.said_no_standby {
+            limit.said_no_standby = true;
+            say(
+                out,
+                "--max-replica-lag: the primary streams to no standby and REPLICA_URL is not set: no lag to keep under",
+            )?;
+        }
+        if lag.seconds <= max {
+            return Ok(Waited::No);
+        }
+        say(
+            out,
+            &format!(
+                "pausing: replica lag {:.1}s ({}) is over --max-replica-lag {max:.1}s; batches halve",
+                lag.seconds,
+                timing::mib(lag.bytes),
+            ),
+        )?;
+        let started = Instant::now();
+        let mut paused = limit.paused;
+        let outcome = pause_until(&mut paused, || {
+            lag = limit.lag(primary)?;
+            Ok(lag.seconds <= max)
+        })?;
+        limit.paused = paused;
+        if outcome == Waited::Paused {
+            say(
+                out,
+                &format!(
+                    "resumed after {} paused: replica lag {:.1}s",
+                    timing::seconds(started.elapsed()),
+                    lag.seconds
+                ),
+            )?;
+        }
+        Ok(outcome)
     }
+
+    fn wait_for_health(&mut self, out: &mut dyn Write) -> Result<Waited, BackfillError> {
+        let Some(limit) = self.health.as_mut() else {
+            return Ok(Waited::No);
+        };
+        let why = match limit.check() {
+            Health::Good(_) => return Ok(Waited::No),
+            Health::Slow(took) => format!(
+                "answered in {}, over --max-latency {}",
+                timing::seconds(took),
+                timing::seconds(limit.check.max_latency.unwrap_or_default())
+            ),
+            Health::Failed(error) => format!("failed: {error}"),
+        };
+        say(
+            out,
+            &format!(
+                "pausing: the health check {} {why}; batches halve",
+                limit.check.url
+            ),
+        )?;
+        let started = Instant::now();
+        let mut answered = Duration::ZERO;
+        let mut paused = limit.paused;
+        let outcome = pause_until(&mut paused, || {
+            Ok(match limit.check() {
+                Health::Good(took) => {
+                    answered = took;
+                    true
+                }
+                Health::Slow(_) | Health::Failed(_) => false,
+            })
+        })?;
+        limit.paused = paused;
+        if outcome == Waited::Paused {
+            say(
+                out,
+                &format!(
+                    "resumed after {} paused: the health check answered in {}",
+                    timing::seconds(started.elapsed()),
+                    timing::seconds(answered)
+                ),
+            )?;
+        }
+        Ok(outcome)
+    }
+
+    /// The peak replica lag seen, if lag is watched.
+    pub fn peak_lag(&self) -> Option<Lag> {
+        self.lag.as_ref().map(|l| l.peak)
+    }
+
+    /// Time paused for each limit set.
+    pub fn paused(&self) -> Vec<(Limit, Paused)> {
+        let lag = self.lag.as_ref().map(|l| (Limit::ReplicaLag, l.paused));
+        let blocked = self.blocked.as_ref().map(|b| (Limit::Blocked, b.paused));
+        let health = self.health.as_ref().map(|h| (Limit::Health, h.paused));
+        [lag, blocked, health].into_iter().flatten().collect()
+    }
+
+    /// The lines that sum it up at the end of a walk: one per limit (its
+    /// peak, the time paused for it), then the rate.
+    pub fn summary(&self, rows: u64, took: Duration) -> Vec<String> {
+        let paused = |p: Paused| {
+            format!(
+                "paused {} in {} pause(s)",
+                timing::seconds(p.time),
+                p.pauses
+            )
+        };
+        let mut lines = Vec::new();
+        if let Some(l) = &self.lag {
+            lines.push(format!(
+                "Replica lag: peak {:.1}s ({} behind) with --max-replica-lag {:.1}s; {}",
+                l.peak.seconds,
+                timing::mib(l.peak.bytes),
+                l.max.as_secs_f64(),
+                paused(l.paused)
+            ));
+        }
+        if let Some(b) = &self.blocked {
+            lines.push(format!(
+                "Sessions blocked by the backfill: peak {} at once, the longest wait {}, with --max-blocked-sessions {}; {}",
+                b.peak.sessions,
+                timing::seconds(b.peak.longest),
+                b.max,
+                paused(b.paused)
+            ));
+        }
+        if let Some(h) = &self.health {
+            let limit = h
+                .check
+                .max_latency
+                .map(|m| format!(" with --max-latency {}", timing::seconds(m)))
+                .unwrap_or_default();
+            lines.push(format!(
+                "Health check {}: slowest answer {}, {} failed{limit}; {}",
+                h.check.url,
+                timing::seconds(h.peak),
+                h.failures,
+                paused(h.paused)
+            ));
+        }
+        let total: Duration = self.paused().iter().map(|(_, p)| p.time).sum();
+        lines.push(format!(
+            "Budget kept: {} rows/s overall, {} of {} paused",
+            indicatif::HumanCount((rows as f64 / took.as_secs_f64().max(1e-9)) as u64),
+            timing::seconds(total),
+            timing::seconds(took)
+        ));
+        lines
+            .into_iter()
+            .map(|line| format!("[{}] {line}", timing::stamp_clock()))
+            .collect()
+    }
+}
+
+impl LagLimit {
+    /// The lag now: the worst of what the primary and the standby say.
+    fn lag(&mut self, primary: &mut PgConnection) -> QueryResult<Lag> {
+        let mut lag = from_primary(primary)?;
+        if let Some(replica) = self.replica.as_mut() {
+            lag.seconds = lag.seconds.max(from_replica(replica)?);
+        }
+        self.peak.seconds = self.peak.seconds.max(lag.seconds);
+        self.peak.bytes = self.peak.bytes.max(lag.bytes);
+        self.peak.standbys = self.peak.standbys.max(lag.standbys);
+        Ok(lag)
+    }
+}
+
+/// Polls `met` until it holds, counting the time as one pause; stops early
+/// on Ctrl-C.
+fn pause_until(
+    paused: &mut Paused,
+    mut met: impl FnMut() -> Result<bool, BackfillError>,
+) -> Result<Waited, BackfillError> {
+    let started = Instant::now();
+    paused.pauses += 1;
+    let outcome = loop {
+        if crate::interrupt::requested() {
+            break Waited::Interrupted;
+        }
+        std::thread::sleep(POLL);
+        if met()? {
+            break Waited::Paused;
+        }
+    };
+    paused.time += started.elapsed();
+    Ok(outcome)
+}
+
+fn say(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
+    writeln!(out, "[{}] {line}", timing::stamp_clock())?;
+    out.flush()
 }

@@ -30,6 +30,17 @@ pub struct Args {
     /// Only these parts: seed, backfill, recipes, endpoint (comma-separated)
     #[arg(long, value_delimiter = ',', value_parser = ["seed", "backfill", "recipes", "endpoint"])]
     pub only: Vec<String>,
+    /// Also a hot standby: the replay lag each backfill run causes, and a run
+    /// within a budget (a standby of the throwaway server, or REPLICA_URL's
+    /// beside DATABASE_URL's)
+    #[arg(long)]
+    pub replica: bool,
+    /// With --replica or any of these limits, the backfill part adds a run
+    /// within them (--max-replica-lag 1 with --replica,
+    /// --max-blocked-sessions 0, and the bench's own read endpoint with
+    /// --max-latency 0.25 unless given)
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
     /// Where bench.json, bench.md and pgbench's files go [default: target/bench]
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
@@ -44,12 +55,17 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         .clone()
         .unwrap_or_else(|| project.root().join("target").join("bench"));
     let mut throwaway: Option<Throwaway> = None;
+    let mut standby: Option<Throwaway> = None;
     let server_url = fresh::server_for(project, &mut throwaway, &status)?;
-    let database = FreshDatabase::create(
-        &server_url,
-        &fresh::database_name(&server_url, "bench", name),
-        false,
-    )?;
+    let database_name = fresh::database_name(&server_url, "bench", name);
+    let database = FreshDatabase::create(&server_url, &database_name, false)?;
+    let replica_url = match args.replica {
+        false => None,
+        true => Some(fresh::with_database(
+            &fresh::replica_server(project, &server_url, (&throwaway, &mut standby), &status)?,
+            &database_name,
+        )?),
+    };
     let manage = std::env::current_exe().context("cannot find the manage executable")?;
     let mut conn = crate::db::connect(&database.url)?;
     crate::migrations::runner::migrate(
@@ -85,10 +101,13 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     }
     if wants("backfill") {
         figures.extend(bench::backfill(
-            &database.url,
+            bench::Servers {
+                database_url: &database.url,
+                replica_url: replica_url.as_deref(),
+            },
             project.scenario,
-            &args.batch_sizes,
-            args.batch_time,
+            (&args.batch_sizes, args.batch_time),
+            args.budget.limits(args.replica),
             &status,
         )?);
     }

@@ -39,6 +39,12 @@ pub struct Args {
     /// throwaway server, or REPLICA_URL's beside DATABASE_URL's)
     #[arg(long)]
     pub replica: bool,
+    /// With --replica or any of these limits, the backfill runs a second
+    /// time on the same table within them (--max-replica-lag 1 with
+    /// --replica, --max-blocked-sessions 0, and the demo's own read
+    /// endpoint with --max-latency 0.25 unless given)
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
     #[command(flatten)]
     pub lock: super::LockArgs,
     /// Before each step, hold the large table in an open read transaction this
@@ -80,6 +86,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
             Some(project) => args.lock.policy(project),
             None => crate::retry::LockPolicy::default(),
         },
+        budget: args.budget.limits(args.replica),
     };
     let mut throwaway: Option<Throwaway> = None;
     let mut standby: Option<Throwaway> = None;
@@ -96,7 +103,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         let replica_url = match args.replica {
             false => None,
             true => Some(fresh::with_database(
-                &replica_server(project, &server_url, (&throwaway, &mut standby), &status)?,
+                &fresh::replica_server(project, &server_url, (&throwaway, &mut standby), &status)?,
                 &fresh::database_name(&server_url, "demo", name),
             )?),
         };
@@ -166,32 +173,4 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         )?;
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// The standby for `--replica`: one of the throwaway server when the demo
-/// runs on it (started on first need), else REPLICA_URL's.
-fn replica_server(
-    project: &Project,
-    server_url: &str,
-    (primary, standby): (&Option<Throwaway>, &mut Option<Throwaway>),
-    status: &dyn Fn(&str),
-) -> anyhow::Result<String> {
-    let throwaway = primary
-        .as_ref()
-        .filter(|t| t.cluster.url("postgres") == server_url);
-    let Some(primary) = throwaway else {
-        return project.replica_url.clone().ok_or_else(|| {
-            anyhow::anyhow!(
-                "--replica on the server DATABASE_URL points at needs REPLICA_URL, a hot standby of it (or `manage localdb start --replica`)"
-            )
-        });
-    };
-    if standby.is_none() {
-        status("starting a hot standby of the throwaway PostgreSQL");
-        *standby = Some(primary.standby(crate::localdb::Durability::Real)?);
-    }
-    Ok(standby
-        .as_ref()
-        .map(|s| s.cluster.url("postgres"))
-        .unwrap_or_default())
 }

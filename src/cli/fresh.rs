@@ -91,3 +91,31 @@ impl Drop for FreshDatabase {
         }
     }
 }
+
+/// The standby for `--replica`: one of the throwaway server when the lab
+/// runs on it (started on first need), else REPLICA_URL's.
+pub fn replica_server(
+    project: &Project,
+    server_url: &str,
+    (primary, standby): (&Option<Throwaway>, &mut Option<Throwaway>),
+    status: &dyn Fn(&str),
+) -> anyhow::Result<String> {
+    let throwaway = primary
+        .as_ref()
+        .filter(|t| t.cluster.url("postgres") == server_url);
+    let Some(primary) = throwaway else {
+        return project.replica_url.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--replica on the server DATABASE_URL points at needs REPLICA_URL, a hot standby of it (or `manage localdb start --replica`)"
+            )
+        });
+    };
+    if standby.is_none() {
+        status("starting a hot standby of the throwaway PostgreSQL");
+        *standby = Some(primary.standby(crate::localdb::Durability::Real)?);
+    }
+    Ok(standby
+        .as_ref()
+        .map(|s| s.cluster.url("postgres"))
+        .unwrap_or_default())
+}

@@ -27,17 +27,17 @@ pub struct Args {
     /// Seconds to pause between backfill batches
     #[arg(long, value_parser = super::parse_seconds, default_value = "0", value_name = "SECONDS")]
     pub pause: Duration,
-    /// Keep the replicas within this many seconds of replay lag: the
-    /// backfill pauses (and halves its batches) while one is further behind
-    /// (every standby the primary streams to, and REPLICA_URL's)
-    #[arg(long, value_parser = super::parse_positive_seconds, value_name = "SECONDS")]
-    pub max_replica_lag: Option<Duration>,
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
     #[command(flatten)]
     pub lock: super::LockArgs,
 }
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let scenario = project.scenario;
+    if args.budget.max_latency.is_some() && args.budget.throttle_url.is_none() {
+        anyhow::bail!("--max-latency needs --throttle-url, the URL whose answers it times");
+    }
     let target = runner::split_args(scenario, &args.args)?;
     // an unknown target is reported before anything touches the database
     runner::resolve_target(scenario, target)?;
@@ -57,14 +57,9 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
             pause: args.pause,
             progress: super::progress_wanted(),
             lock: args.lock.policy(project),
-            budget: crate::budget::Budget {
-                max_replica_lag: args.max_replica_lag,
-                // read once per run, kept for it: the settings are Copy
-                replica_url: project
-                    .replica_url
-                    .clone()
-                    .map(|url| &*Box::leak(url.into_boxed_str())),
-            },
+            budget: args
+                .budget
+                .budget(&project.database_url, project.replica_url.as_deref()),
         },
     };
     runner::migrate(&mut conn, scenario, target, options, out)?;

@@ -265,6 +265,86 @@ impl LockArgs {
     }
 }
 
+/// The limits a backfill keeps to between batches: shared by `migrate` and
+/// `demo`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BudgetArgs {
+    /// Keep the replicas within this many seconds of replay lag: the
+    /// backfill pauses (and halves its batches) while one is further behind
+    /// (every standby the primary streams to, and REPLICA_URL's)
+    #[arg(long, value_parser = parse_positive_seconds, value_name = "SECONDS")]
+    pub max_replica_lag: Option<std::time::Duration>,
+    /// Let at most N sessions wait on the backfill's row locks at once (0:
+    /// none): after a batch that blocked more, the batches halve and the
+    /// backfill pauses as long as the longest of them waited
+    #[arg(long, value_name = "N")]
+    pub max_blocked_sessions: Option<u32>,
+    /// Fetch this URL before each batch and pause while it fails (an error
+    /// status or no answer within 5 s), like gh-ost's --throttle-http
+    #[arg(long, value_parser = parse_http_url, value_name = "URL")]
+    pub throttle_url: Option<String>,
+    /// ... and while it answers slower than this many seconds (with
+    /// --throttle-url; the demo times its own read endpoint by default)
+    #[arg(long, value_parser = parse_positive_seconds, value_name = "SECONDS")]
+    pub max_latency: Option<std::time::Duration>,
+}
+
+impl BudgetArgs {
+    /// The budget for a backfill on `database_url`, with REPLICA_URL's standby.
+    pub fn budget(&self, database_url: &str, replica_url: Option<&str>) -> crate::budget::Budget {
+        use crate::budget::{Budget, HealthCheck, kept};
+        Budget {
+            max_replica_lag: self.max_replica_lag,
+            replica_url: replica_url
+                .filter(|_| self.max_replica_lag.is_some())
+                .map(kept),
+            max_blocked: self.max_blocked_sessions,
+            database_url: self.max_blocked_sessions.map(|_| kept(database_url)),
+            health: self.throttle_url.as_deref().map(|url| HealthCheck {
+                url: kept(url),
+                max_latency: self.max_latency,
+            }),
+        }
+    }
+
+    /// The limits of the demo's and the bench's budgeted backfill, if it
+    /// runs (with `replica`, or any limit given): the ones given, and the
+    /// lab's defaults for the others.
+    pub fn limits(&self, replica: bool) -> Option<crate::budget::Limits> {
+        let given = self.max_replica_lag.is_some()
+            || self.max_blocked_sessions.is_some()
+            || self.throttle_url.is_some()
+            || self.max_latency.is_some();
+        if !replica && !given {
+            return None;
+        }
+        let own_endpoint = self.throttle_url.is_none();
+        Some(crate::budget::Limits {
+            max_replica_lag: self
+                .max_replica_lag
+                .or(replica.then_some(std::time::Duration::from_secs(1))),
+            max_blocked: Some(self.max_blocked_sessions.unwrap_or(0)),
+            throttle_url: self.throttle_url.as_deref().map(crate::budget::kept),
+            max_latency: self.max_latency.or(own_endpoint.then_some(OWN_MAX_LATENCY)),
+        })
+    }
+}
+
+/// A slower answer from the lab's own read endpoint pauses the budgeted
+/// backfill: far above its reads' usual few ms, well below a user's patience.
+const OWN_MAX_LATENCY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Parses an http:// or https:// URL.
+pub fn parse_http_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(text.to_owned())
+        }
+        Ok(_) => Err(format!("must be an http:// or https:// URL, got {text:?}")),
+        Err(e) => Err(format!("not a URL ({e}): {text:?}")),
+    }
+}
+
 /// Parses seconds: `0.5`, `2`.
 pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     text.parse::<f64>()

@@ -28,6 +28,7 @@ fn band_color(kind: StepKind) -> &'static str {
         StepKind::Risky | StepKind::Undo => "#e53935",
         StepKind::Record | StepKind::Safe | StepKind::Deploy => "#43a047",
         StepKind::Naive => "#fb8c00",
+        StepKind::Budgeted => "#00897b",
     }
 }
 

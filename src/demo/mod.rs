@@ -22,12 +22,14 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 
+use crate::budget::Limits;
 use crate::db::{self, DbError};
 use crate::embedded::annotate;
 use crate::locks::{self, LockMonitor};
 use crate::migrations::runner::{self, MigrateError, MigrateOptions};
 use crate::probe::{Method, Probe, ProbeConfig, Sample};
 use crate::recipes::RunSettings;
+use crate::recipes::batched_backfill::BatchedBackfill;
 use crate::scenarios::endpoints::{ExtraProbe, Verb};
 use crate::scenarios::{Release, Scenario};
 use crate::seed::{self, SeedError};
@@ -56,6 +58,9 @@ pub struct DemoOptions {
     pub hold_lock: Option<Duration>,
     /// Steady writers (inserts and updates) besides the write probe.
     pub writers: usize,
+    /// Run the backfill a second time, on the same table, within these
+    /// limits.
+    pub budget: Option<Limits>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +104,8 @@ enum Action {
     Migrate {
         target: &'static str,
         fake: bool,
+        /// Within the budget ([`DemoOptions::budget`]).
+        budgeted: bool,
     },
     /// SQL run in a transaction that is rolled back.
     Naive(String),
@@ -117,9 +124,14 @@ struct Planned {
 /// back, then the safe path, each naive twin next to its safe step (the naive
 /// NOT NULL before the safe one, since after it there is nothing left to do;
 /// the naive UPDATE after the batched one, so its dead rows do not slow it).
-fn plan(scenario: &Scenario) -> Vec<Planned> {
+/// With a budget, the backfill is then cleared and run again within it.
+fn plan(scenario: &Scenario, budget: Option<Limits>) -> Vec<Planned> {
     let step = |name: String, kind, action| Planned { name, kind, action };
-    let migrate = |target, fake| Action::Migrate { target, fake };
+    let migrate = |target, fake| Action::Migrate {
+        target,
+        fake,
+        budgeted: false,
+    };
     let risky = scenario.risky;
     let mut steps = vec![
         step(
@@ -193,6 +205,25 @@ fn plan(scenario: &Scenario) -> Vec<Planned> {
             Some((false, naive)) => steps.extend([safe, naive]),
             None => steps.push(safe),
         }
+        let backfill = recipe.as_any().is::<BatchedBackfill>();
+        if let Some(budget) = budget.filter(|_| backfill) {
+            steps.extend([
+                step(
+                    format!("{version} undone: cleared again, in batches"),
+                    StepKind::Undo,
+                    migrate(scenario.version_before(version), false),
+                ),
+                step(
+                    format!("{version} again within a budget ({})", budget.words()),
+                    StepKind::Budgeted,
+                    Action::Migrate {
+                        target: version,
+                        fake: false,
+                        budgeted: true,
+                    },
+                ),
+            ]);
+        }
     }
     steps
 }
@@ -255,12 +286,24 @@ pub fn run_project(
     }
     status("starting the server, the probes and the lock monitor");
     let instruments = Instruments::start(scenario, (database_url, replica_url), &options)?;
-    let planned = plan(scenario);
+    let planned = plan(scenario, options.budget);
+    let budgeted = RunSettings {
+        budget: options
+            .budget
+            .map(|budget| {
+                budget.on(
+                    (database_url, replica_url),
+                    &instruments.server.url(scenario.read_probe),
+                )
+            })
+            .unwrap_or_default(),
+        ..settings
+    };
     let windows = walk(
         &mut conn,
         scenario,
-        database_url,
-        (&planned, &options, settings),
+        (database_url, replica_url),
+        (&planned, &options, (settings, budgeted)),
         (instruments.t0, &instruments.release),
         log,
         status,
@@ -480,12 +523,17 @@ struct Window {
 }
 
 /// Runs the planned steps, each behind a held transaction if asked, with
-/// a pause after each for the queued traffic to drain.
+/// a pause after each for the queued traffic to drain (and, with a standby,
+/// for it to catch up: each step's lag is its own).
 fn walk(
     conn: &mut PgConnection,
     scenario: &'static Scenario,
-    database_url: &str,
-    (planned, options, settings): (&[Planned], &DemoOptions, RunSettings),
+    (database_url, replica_url): (&str, Option<&str>),
+    (planned, options, (settings, budgeted)): (
+        &[Planned],
+        &DemoOptions,
+        (RunSettings, RunSettings),
+    ),
     (t0, release): (Instant, &Release),
     log: &mut dyn Write,
     status: &dyn Fn(&str),
@@ -508,7 +556,12 @@ fn walk(
             Action::Wait => std::thread::sleep(options.settle),
             // a migration that gives up (its lock never came) ends the
             // walkthrough here: the report says so, and what came before
-            Action::Migrate { target, fake } => {
+            Action::Migrate {
+                target,
+                fake,
+                budgeted: within,
+            } => {
+                let settings = if *within { budgeted } else { settings };
                 failed = runner::migrate(
                     conn,
                     scenario,
@@ -544,6 +597,10 @@ fn walk(
             rewritten,
             failed,
         });
+        if let Some(replica_url) = replica_url {
+            status("waiting for the standby to replay the step");
+            replica::caught_up(database_url, replica_url, REPLICA_PATIENCE)?;
+        }
         // let the traffic that queued drain before the next step
         std::thread::sleep(options.settle);
         if stop {

@@ -17,6 +17,8 @@ pub enum StepKind {
     Naive,
     /// A new release of the app's code, no migration.
     Deploy,
+    /// A safe step run again within a budget (`--replica`, the budget flags).
+    Budgeted,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

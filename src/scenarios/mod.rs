@@ -129,6 +129,15 @@ impl Scenario {
         self.migrations
     }
 
+    /// The migration before `version` (the scenario's start before the first).
+    pub fn version_before(&self, version: &str) -> &'static str {
+        self.migrations()
+            .iter()
+            .take_while(|m| m.version != version)
+            .last()
+            .map_or(self.start, |m| m.version)
+    }
+
     pub fn rust_migration(&self, version: &str) -> Option<&'static dyn Recipe> {
         self.rust_migrations
             .iter()

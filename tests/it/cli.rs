@@ -201,6 +201,18 @@ fn bad_input_gets_one_clear_line() {
         db.manage(&["sqlmigrate"]),
         "not provided: <APP_LABEL|MIGRATION>",
     );
+    fails_with(
+        db.manage(&["migrate", "--max-latency", "0.2"]),
+        "--max-latency needs --throttle-url",
+    );
+    fails_with(
+        db.manage(&["migrate", "--throttle-url", "localhost:8002"]),
+        "must be an http:// or https:// URL",
+    );
+    fails_with(
+        db.manage(&["migrate", "--max-blocked-sessions", "some"]),
+        "invalid value 'some'",
+    );
 }
 
 #[test]

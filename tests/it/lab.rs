@@ -578,7 +578,7 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
         "backfill 0004, batches of 1,000",
         "backfill 0004, batches of 10,000",
         "backfill 0004, batches of about 0.05 s",
-        "reads during the plain UPDATE",
+        "one plain UPDATE (the floor)",
     ] {
         let line = text
             .lines()

@@ -8,6 +8,7 @@
 )]
 
 mod backfill;
+mod budget;
 mod cli;
 mod endpoints;
 mod lab;

@@ -176,5 +176,76 @@ fn the_demo_with_a_replica_reports_wal_lag_and_the_standbys_readers() {
         "a rewrite of 20,000 rows is WAL: {risky}"
     );
     assert!(text.contains("standby behind by"), "{text}");
+    // the backfill again on the same table, cleared first, within a budget
+    let kinds: Vec<&str> = steps.iter().filter_map(|s| s["kind"].as_str()).collect();
+    let budgeted = kinds
+        .iter()
+        .position(|k| *k == "Budgeted")
+        .unwrap_or_else(|| panic!("no budgeted step: {kinds:?}"));
+    assert_eq!(kinds[budgeted - 1], "Undo", "{kinds:?}");
+    assert!(
+        steps[budgeted]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("replica lag 1s")),
+        "{}",
+        steps[budgeted]
+    );
+    let log = std::fs::read_to_string(dir.path().join("proj04_change_column_type.log")).unwrap();
+    assert!(log.contains("] Budget kept: "), "{log}");
     assert!(!String::from_utf8_lossy(&output.stderr).contains("throwaway"));
+}
+
+/// `manage bench --replica`: every backfill run and the plain UPDATE with
+/// the replay lag each caused, and a run within the budget next to them.
+#[test]
+fn the_bench_with_a_replica_adds_the_budgeted_backfill_and_the_lag_of_each_run() {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
+    let primary = Throwaway::start(&base, Durability::Throwaway).unwrap();
+    let standby = primary.standby(Durability::Throwaway).unwrap();
+    let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let output = manage_command(
+        crate::support::PROJ04.project,
+        &primary.cluster.url("postgres"),
+        &[
+            "bench",
+            "--replica",
+            "--only",
+            "backfill",
+            "--rows",
+            "20000",
+            "--batch-sizes",
+            "10000",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    )
+    .env("REPLICA_URL", standby.cluster.url("postgres"))
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let budgeted = lines
+        .iter()
+        .position(|l| l.contains("within a budget (replica lag 1s, 0 blocked, reads 250 ms)"))
+        .unwrap_or_else(|| panic!("no budgeted run: {text}"));
+    assert!(lines[budgeted].contains("<= 2x"), "{text}");
+    assert!(
+        lines[budgeted + 2].contains("replica lag: peak")
+            && lines[budgeted + 2].contains("its limit, 1.0 s"),
+        "{text}"
+    );
+    // three runs and the floor, each with the lag it caused
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("replica lag: peak (it wrote"))
+            .count(),
+        4,
+        "{text}"
+    );
 }
