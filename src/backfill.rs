@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::budget::{Budget, Waited, Watch};
+use crate::budget::{Budget, Paused, Waited, Watch};
 use crate::retry::{self, LockPolicy, RetryError};
 use crate::timing;
 
@@ -97,15 +97,23 @@ struct Count {
     count: i64,
 }
 
+/// What a backfill did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Filled {
+    pub rows: u64,
+    /// Time it spent paused by its budget, over every limit.
+    pub paused: Paused,
+}
+
 /// Fills every table's column; succeeds only when no NULL is left.
 pub fn run(
     conn: &mut PgConnection,
     specs: &[BackfillSpec],
     options: BackfillOptions,
     out: &mut dyn Write,
-) -> Result<u64, BackfillError> {
+) -> Result<Filled, BackfillError> {
     const MAX_PASSES: u32 = 3;
-    let mut total = 0;
+    let mut total = Filled::default();
     for spec in specs {
         let started = Instant::now();
         let batches = match options.batch_time {
@@ -122,7 +130,10 @@ pub fn run(
         )?;
         let mut filled = 0;
         for pass in 1..=MAX_PASSES {
-            filled += walk(conn, spec, Way::Fill, options, out)?;
+            let (rows, paused) = walk(conn, spec, Way::Fill, options, out)?;
+            filled += rows;
+            total.paused.time += paused.time;
+            total.paused.pauses += paused.pauses;
             let left = nulls_left(conn, spec)?;
             if left == 0 {
                 break;
@@ -147,7 +158,7 @@ pub fn run(
             &format!("✓ {}.{} backfilled", spec.label, spec.column),
             started.elapsed(),
         )?;
-        total += filled;
+        total.rows += filled;
     }
     Ok(total)
 }
@@ -166,7 +177,7 @@ pub fn revert(
             out,
             &format!("Clearing {}.{} in batches...", spec.label, spec.column),
         )?;
-        let cleared = walk(conn, spec, Way::Clear, options, out)?;
+        let (cleared, _) = walk(conn, spec, Way::Clear, options, out)?;
         timing::step_done(
             out,
             &format!(
@@ -211,14 +222,15 @@ fn batch_statement(spec: &BackfillSpec, way: Way, lo: &str, hi: &str) -> String 
 }
 
 /// One walk over the id range, re-reading the upper bound when it gets there
-/// so rows inserted meanwhile are covered too.
+/// so rows inserted meanwhile are covered too. Returns the rows it changed
+/// and the time its budget paused it.
 fn walk(
     conn: &mut PgConnection,
     spec: &BackfillSpec,
     way: Way,
     options: BackfillOptions,
     out: &mut dyn Write,
-) -> Result<u64, BackfillError> {
+) -> Result<(u64, Paused), BackfillError> {
     if options.batch_size == 0 {
         return Err(BackfillError::ZeroBatch);
     }
@@ -230,7 +242,7 @@ fn walk(
     ))
     .get_result::<Bounds>(conn)?;
     let (Some(mut lo), Some(mut hi)) = (bounds.lo, bounds.hi) else {
-        return Ok(0);
+        return Ok((0, Paused::default()));
     };
     let bar = progress_bar(options.progress, u64::try_from(hi - lo).unwrap_or(0));
     let verb = match way {
@@ -314,12 +326,13 @@ fn walk(
         }
     }
     bar.finish_and_clear();
-    if let Some(watch) = &watch {
-        for line in watch.summary(done, walk_started.elapsed()) {
-            writeln!(out, "{line}")?;
-        }
+    let Some(watch) = &watch else {
+        return Ok((done, Paused::default()));
+    };
+    for line in watch.summary(done, walk_started.elapsed()) {
+        writeln!(out, "{line}")?;
     }
-    Ok(done)
+    Ok((done, watch.total_paused()))
 }
 
 /// Vacuums the table between batches, so the space of the row versions the

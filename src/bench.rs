@@ -26,7 +26,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::backfill::{self, BackfillOptions};
-use crate::budget::Limits;
+use crate::budget::{Limits, Paused};
 use crate::db::{self, DbError};
 use crate::demo::replica;
 use crate::migrations::runner::{self, MigrateOptions};
@@ -206,20 +206,21 @@ struct Run {
     from: f64,
     to: f64,
     replayed: f64,
-    budgeted: bool,
+    /// Within a budget: the time it paused.
+    budget: Option<Paused>,
 }
 
 /// How long the bench waits for a standby to replay one run.
 const REPLAY_PATIENCE: Duration = Duration::from_secs(600);
 
 /// The backfill at each batch size, adapting to a batch time, within a
-/// budget (`limits`), and the plain UPDATE, with a read probe; with a
-/// standby, the lag each allowed.
+/// budget (`limits`; its lines go to `budget_log`), and the plain UPDATE,
+/// with a read probe; with a standby, the lag each allowed.
 pub fn backfill(
     servers: Servers<'_>,
     scenario: &'static Scenario,
     (batch_sizes, batch_time): (&[u64], Duration),
-    limits: Option<Limits>,
+    (limits, budget_log): (Option<Limits>, &Path),
     status: &dyn Fn(&str),
 ) -> Result<Vec<Figure>, BenchError> {
     let Some((backfill_version, recipe)) = scenario.rust_migrations.iter().find_map(|(v, r)| {
@@ -305,15 +306,24 @@ pub fn backfill(
         conn.batch_execute(&format!("VACUUM ANALYZE {large}"))?;
         replayed()?;
         status(&format!("backfill, {name}"));
+        let budgeted = run.budget.is_set();
+        let mut log = match budgeted {
+            true => Some(std::fs::File::create(budget_log)?),
+            false => None,
+        };
+        let out: &mut dyn Write = match log.as_mut() {
+            Some(file) => file,
+            None => &mut std::io::sink(),
+        };
         let from = at(t0);
-        backfill::run(&mut conn, specs, run, sink)?;
+        let filled = backfill::run(&mut conn, specs, run, out)?;
         let to = at(t0);
         runs.push(Run {
             name: format!("backfill {backfill_version}, {name}"),
             from,
             to,
             replayed: replayed()?,
-            budgeted: run.budget.is_set(),
+            budget: budgeted.then_some(filled.paused),
         });
         status("clearing it again");
         backfill::revert(
@@ -342,16 +352,17 @@ pub fn backfill(
         from,
         to,
         replayed: replayed()?,
-        budgeted: false,
+        budget: None,
     };
     let samples = reads.finish();
     let wal = sampler.map(|(_, sampler)| sampler.finish());
     drop(server);
+    let max_lag = limits.and_then(|l| l.max_replica_lag);
     Ok(backfill_figures(
         &samples,
         wal.as_deref(),
         (runs, floor),
-        limits.and_then(|l| l.max_replica_lag),
+        max_lag,
     ))
 }
 
@@ -516,11 +527,24 @@ fn backfill_figures(
             (run.to - run.from) / 1000.0,
             Some(floor_s),
             "s",
-            if run.budgeted { "<= 2x" } else { "<= 1.5x" },
+            if run.budget.is_some() {
+                "<= 2x"
+            } else {
+                "<= 1.5x"
+            },
         ));
+        if let Some(paused) = run.budget {
+            figures.push(Figure::new(
+                format!("  of which paused by the budget ({} pauses)", paused.pauses),
+                paused.time.as_secs_f64(),
+                None,
+                "s",
+                "",
+            ));
+        }
         reads(run, "< 100 ms, 0 failed", &mut figures);
         let limit = max_lag
-            .filter(|_| run.budgeted)
+            .filter(|_| run.budget.is_some())
             .map(|max| format!("its limit, {:.1} s", max.as_secs_f64()))
             .unwrap_or_default();
         lag(run, limit, &mut figures);

@@ -8,10 +8,10 @@
 //!   each standby must replay; a backfill that outruns replay leaves the
 //!   replicas behind, and reads served from them go stale. The lag is read
 //!   where it is known: on the primary, `pg_stat_replication` for every
-//!   standby it streams to (`replay_lag`); on the standby REPLICA_URL names,
-//!   if any, how long ago the last transaction it replayed committed, while
-//!   it has WAL it has not replayed (a standby whose replay is paused or slow
-//!   shows it there first: the primary's `replay_lag` stops moving then).
+//!   standby it streams to (`replay_lag`); for the standby REPLICA_URL
+//!   names, if any, how long ago the primary wrote the first WAL it has not
+//!   replayed ([`WalClock`]: a standby whose replay is paused or stuck shows
+//!   it there, where the primary's `replay_lag` stops moving).
 //! - **sessions blocked by the backfill** (`--max-blocked-sessions`): a batch
 //!   holds the row locks of every row it updates until it commits, and a
 //!   request writing one of them waits that long. Those waits end when the
@@ -140,12 +140,6 @@ struct FromPrimary {
     bytes: i64,
 }
 
-#[derive(QueryableByName)]
-struct FromReplica {
-    #[diesel(sql_type = Double)]
-    seconds: f64,
-}
-
 /// What the primary says of its standbys.
 pub fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
     let row = diesel::sql_query(
@@ -162,17 +156,60 @@ pub fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
     })
 }
 
-/// What a standby says of itself: behind by how long its last replayed
-/// transaction is ago, while it has WAL it has not replayed.
-pub fn from_replica(replica: &mut PgConnection) -> QueryResult<f64> {
+#[derive(QueryableByName)]
+struct Position {
+    #[diesel(sql_type = BigInt)]
+    lsn: i64,
+}
+
+/// The primary's WAL position, in bytes.
+pub fn written(primary: &mut PgConnection) -> QueryResult<i64> {
+    diesel::sql_query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS lsn")
+        .get_result::<Position>(primary)
+        .map(|p| p.lsn)
+}
+
+/// How far a standby has replayed, in bytes.
+pub fn replayed(replica: &mut PgConnection) -> QueryResult<i64> {
     diesel::sql_query(
-        "SELECT CASE WHEN pg_last_wal_receive_lsn() IS NULL
-                       OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
-                     ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
-                END::float8 AS seconds",
+        "SELECT coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)::int8 AS lsn",
     )
-    .get_result::<FromReplica>(replica)
-    .map(|r| r.seconds)
+    .get_result::<Position>(replica)
+    .map(|p| p.lsn)
+}
+
+/// When the primary's WAL reached each position it was seen at: a standby
+/// is behind by how long ago the primary wrote the first WAL it has not
+/// replayed. Unlike the standby's own "time since the last commit it
+/// replayed", this does not grow while the primary writes WAL without
+/// committing (a long scan pruning pages); unlike the primary's
+/// `replay_lag`, it keeps growing while replay is stuck (paused, or waiting
+/// for a standby query in conflict with it).
+#[derive(Debug, Default)]
+pub struct WalClock {
+    seen: std::collections::VecDeque<(Instant, i64)>,
+}
+
+impl WalClock {
+    /// The primary's WAL was at `lsn` at `at`.
+    pub fn record(&mut self, at: Instant, lsn: i64) {
+        if self.seen.back().is_none_or(|&(_, last)| lsn > last) {
+            self.seen.push_back((at, lsn));
+        }
+    }
+
+    /// How far behind a standby that has replayed up to `replayed` is at
+    /// `now`: since the first position seen past it (a lower bound, short by
+    /// at most the time between two records).
+    pub fn behind(&mut self, now: Instant, replayed: i64) -> Duration {
+        // positions the standby has passed are needed no more
+        while self.seen.front().is_some_and(|&(_, lsn)| lsn <= replayed) {
+            self.seen.pop_front();
+        }
+        self.seen
+            .front()
+            .map_or(Duration::ZERO, |&(at, _)| now.saturating_duration_since(at))
+    }
 }
 
 /// Which limit a pause was for.
@@ -193,7 +230,7 @@ pub struct Paused {
 /// The replica-lag limit and what it saw.
 struct LagLimit {
     max: Duration,
-    replica: Option<PgConnection>,
+    replica: Option<(PgConnection, WalClock)>,
     peak: Lag,
     said_no_standby: bool,
     paused: Paused,
@@ -395,7 +432,10 @@ impl Watch {
         let lag = match budget.max_replica_lag {
             Some(max) => Some(LagLimit {
                 max,
-                replica: budget.replica_url.map(db::connect).transpose()?,
+                replica: budget
+                    .replica_url
+                    .map(|url| db::connect(url).map(|c| (c, WalClock::default())))
+                    .transpose()?,
                 peak: Lag::default(),
                 said_no_standby: false,
                 paused: Paused::default(),
@@ -573,17 +613,22 @@ impl Watch {
         Ok(outcome)
     }
 
-    /// The peak replica lag seen, if lag is watched.
-    pub fn peak_lag(&self) -> Option<Lag> {
-        self.lag.as_ref().map(|l| l.peak)
-    }
-
     /// Time paused for each limit set.
     pub fn paused(&self) -> Vec<(Limit, Paused)> {
         let lag = self.lag.as_ref().map(|l| (Limit::ReplicaLag, l.paused));
         let blocked = self.blocked.as_ref().map(|b| (Limit::Blocked, b.paused));
         let health = self.health.as_ref().map(|h| (Limit::Health, h.paused));
         [lag, blocked, health].into_iter().flatten().collect()
+    }
+
+    /// Time paused over every limit.
+    pub fn total_paused(&self) -> Paused {
+        self.paused()
+            .iter()
+            .fold(Paused::default(), |sum, (_, p)| Paused {
+                time: sum.time + p.time,
+                pauses: sum.pauses + p.pauses,
+            })
     }
 
     /// The lines that sum it up at the end of a walk: one per limit (its
@@ -629,11 +674,10 @@ impl Watch {
                 paused(h.paused)
             ));
         }
-        let total: Duration = self.paused().iter().map(|(_, p)| p.time).sum();
         lines.push(format!(
             "Budget kept: {} rows/s overall, {} of {} paused",
             indicatif::HumanCount((rows as f64 / took.as_secs_f64().max(1e-9)) as u64),
-            timing::seconds(total),
+            timing::seconds(self.total_paused().time),
             timing::seconds(took)
         ));
         lines
@@ -644,11 +688,14 @@ impl Watch {
 }
 
 impl LagLimit {
-    /// The lag now: the worst of what the primary and the standby say.
+    /// The lag now: the worst of what the primary says and what the
+    /// standby's replay position says.
     fn lag(&mut self, primary: &mut PgConnection) -> QueryResult<Lag> {
         let mut lag = from_primary(primary)?;
-        if let Some(replica) = self.replica.as_mut() {
-            lag.seconds = lag.seconds.max(from_replica(replica)?);
+        if let Some((replica, clock)) = self.replica.as_mut() {
+            clock.record(Instant::now(), written(primary)?);
+            let behind = clock.behind(Instant::now(), replayed(replica)?);
+            lag.seconds = lag.seconds.max(behind.as_secs_f64());
         }
         self.peak.seconds = self.peak.seconds.max(lag.seconds);
         self.peak.bytes = self.peak.bytes.max(lag.bytes);
@@ -681,4 +728,27 @@ fn pause_until(
 fn say(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
     writeln!(out, "[{}] {line}", timing::stamp_clock())?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_is_behind_since_the_first_wal_it_has_not_replayed() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut clock = WalClock::default();
+        clock.record(at(0), 100);
+        clock.record(at(200), 300);
+        // a position seen again is not news
+        clock.record(at(300), 300);
+        clock.record(at(400), 500);
+        assert_eq!(clock.behind(at(500), 500), Duration::ZERO, "caught up");
+        clock.record(at(600), 700);
+        // replayed up to 350: the WAL past it was written by 600 ms at the latest
+        assert_eq!(clock.behind(at(1_000), 350), Duration::from_millis(400));
+        // replay stuck there: the lag grows with the clock
+        assert_eq!(clock.behind(at(3_000), 350), Duration::from_millis(2_400));
+    }
 }

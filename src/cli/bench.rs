@@ -100,6 +100,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         )?);
     }
     if wants("backfill") {
+        std::fs::create_dir_all(&dir)?;
         figures.extend(bench::backfill(
             bench::Servers {
                 database_url: &database.url,
@@ -107,7 +108,10 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
             },
             project.scenario,
             (&args.batch_sizes, args.batch_time),
-            args.budget.limits(args.replica),
+            (
+                args.budget.limits(args.replica),
+                &dir.join("budgeted-backfill.log"),
+            ),
             &status,
         )?);
     }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -65,8 +65,23 @@ pub struct Writers {
     updated: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
     first_error: Arc<std::sync::Mutex<Option<String>>>,
+    slow: Arc<std::sync::Mutex<Vec<SlowWrite>>>,
     threads: Vec<JoinHandle<()>>,
 }
+
+/// A writer's insert or update that took [`SLOW_WRITE`] or longer: it
+/// waited, most often for a lock: the table's, or a row another transaction
+/// (a backfill's batch) held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowWrite {
+    /// When it started, in ms since the probes started.
+    pub at_ms: f64,
+    pub took_ms: f64,
+}
+
+/// An insert, or an update of one row by its key, takes well under a
+/// millisecond here; one that takes this long waited for something.
+pub const SLOW_WRITE: Duration = Duration::from_millis(20);
 
 /// What the writers did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -84,9 +99,9 @@ impl Writers {
     pub fn start(
         database_url: &str,
         (scenario, release): (&'static Scenario, &Release),
-        count: usize,
-        max_id: u64,
+        (count, max_id): (usize, u64),
         pause: Duration,
+        t0: Instant,
     ) -> Result<Writers, DbError> {
         let table = scenario.large_table();
         let stop = Arc::new(AtomicBool::new(false));
@@ -96,6 +111,7 @@ impl Writers {
             Arc::new(AtomicU64::new(0)),
         );
         let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+        let slow = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         for writer in 0..count {
             let mut conn = db::connect(database_url)?;
@@ -108,6 +124,7 @@ impl Writers {
                 failed.clone(),
             );
             let first_error = first_error.clone();
+            let slow = slow.clone();
             let release = release.clone();
             let fail = move |error: diesel::result::Error| {
                 failed.fetch_add(1, Ordering::Relaxed);
@@ -120,18 +137,34 @@ impl Writers {
                 while !stop.load(Ordering::Relaxed) {
                     round += 1;
                     let name = format!("writer {writer} row {round}");
+                    let timed = |started: Instant| {
+                        let took = started.elapsed();
+                        if took >= SLOW_WRITE
+                            && let Ok(mut slow) = slow.lock()
+                        {
+                            slow.push(SlowWrite {
+                                at_ms: (started - t0).as_secs_f64() * 1000.0,
+                                took_ms: took.as_secs_f64() * 1000.0,
+                            });
+                        }
+                    };
                     // inserted as the endpoint inserts, whatever the state
-                    match scenario.create_large(&mut conn, &name, release.get()) {
+                    let started = Instant::now();
+                    let done = scenario.create_large(&mut conn, &name, release.get());
+                    timed(started);
+                    match done {
                         Ok(_) => {
                             inserted.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(error) => fail(error),
                     }
                     let id = (round * 7919 + writer as u64 * 104_729) % max_id.max(1) + 1;
+                    let started = Instant::now();
                     let done = diesel::sql_query(&update)
                         .bind::<BigInt, _>(id as i64)
                         .bind::<Text, _>(format!("updated by writer {writer}"))
                         .execute(&mut conn);
+                    timed(started);
                     match done {
                         Ok(_) => {
                             updated.fetch_add(1, Ordering::Relaxed);
@@ -148,20 +181,24 @@ impl Writers {
             updated,
             failed,
             first_error,
+            slow,
             threads,
         })
     }
 
-    pub fn finish(self) -> WriterCounts {
+    /// What they did, and their writes that waited.
+    pub fn finish(self) -> (WriterCounts, Vec<SlowWrite>) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
             let _ = thread.join();
         }
-        WriterCounts {
+        let counts = WriterCounts {
             inserted: self.inserted.load(Ordering::Relaxed),
             updated: self.updated.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             first_error: self.first_error.lock().ok().and_then(|e| e.clone()),
-        }
+        };
+        let slow = self.slow.lock().map(|s| s.clone()).unwrap_or_default();
+        (counts, slow)
     }
 }

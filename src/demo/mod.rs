@@ -384,6 +384,7 @@ struct Measured {
     end_ms: f64,
     lock_samples: Vec<locks::LockSample>,
     writer_counts: load::WriterCounts,
+    slow_writes: Vec<load::SlowWrite>,
     reads: Vec<Sample>,
     writes: Vec<Sample>,
     also: Vec<(ExtraProbe, Vec<Sample>)>,
@@ -471,9 +472,9 @@ impl Instruments {
             n => Some(load::Writers::start(
                 database_url,
                 (scenario, &release),
-                n,
-                options.large_count,
+                (n, options.large_count),
                 Duration::from_millis(10),
+                t0,
             )?),
         };
         Ok(Instruments {
@@ -491,10 +492,13 @@ impl Instruments {
 
     fn finish(self) -> Measured {
         let end_ms = since(self.t0);
+        let (writer_counts, slow_writes) =
+            self.writers.map(load::Writers::finish).unwrap_or_default();
         let measured = Measured {
             end_ms,
             lock_samples: self.monitor.finish(),
-            writer_counts: self.writers.map(load::Writers::finish).unwrap_or_default(),
+            writer_counts,
+            slow_writes,
             reads: self.reads.finish(),
             writes: self.writes.finish(),
             also: self
@@ -685,11 +689,14 @@ fn report(
                     reads: report::in_flight(reads, (start_ms, until_ms), measured.end_ms),
                 }
             });
+            let slow_writes =
+                report::SlowWrites::during(&measured.slow_writes, (start_ms, until_ms));
             StepReport {
                 also_locked,
                 also_probed,
                 failed,
                 replica,
+                slow_writes,
                 ..step
             }
         })

@@ -3,8 +3,8 @@
 //! what readers served from the standby see.
 //!
 //! A sampler thread asks both servers every 50 ms: the primary's WAL
-//! position and what it says of its standbys, and the standby's own replay
-//! (see [`crate::budget`]). The readers are a second server on the
+//! position and what it says of its standbys, and how far the standby has
+//! replayed (timed by [`crate::budget::WalClock`]). The readers are a second server on the
 //! standby's database, probed like the primary's.
 
 use std::sync::Arc;
@@ -13,7 +13,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use serde::{Deserialize, Serialize};
 
 use crate::budget;
@@ -42,12 +41,6 @@ pub struct ReplicaStep {
     pub reads: Summary,
 }
 
-#[derive(QueryableByName)]
-struct Position {
-    #[diesel(sql_type = BigInt)]
-    lsn: i64,
-}
-
 /// How often the sampler looks.
 const EVERY: Duration = Duration::from_millis(50);
 
@@ -65,20 +58,19 @@ impl WalSampler {
         let stopping = stop.clone();
         let handle = std::thread::spawn(move || {
             let mut samples = Vec::new();
+            let mut clock = budget::WalClock::default();
             while !stopping.load(Ordering::Relaxed) {
                 let t_ms = t0.elapsed().as_secs_f64() * 1000.0;
                 let looked = (|| -> QueryResult<WalSample> {
-                    let lsn = diesel::sql_query(
-                        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS lsn",
-                    )
-                    .get_result::<Position>(&mut primary)?
-                    .lsn;
+                    let now = Instant::now();
+                    let lsn = budget::written(&mut primary)?;
+                    clock.record(now, lsn);
                     let lag = budget::from_primary(&mut primary)?;
-                    let own = budget::from_replica(&mut replica)?;
+                    let own = clock.behind(now, budget::replayed(&mut replica)?);
                     Ok(WalSample {
                         t_ms,
                         lsn,
-                        lag_seconds: lag.seconds.max(own),
+                        lag_seconds: lag.seconds.max(own.as_secs_f64()),
                         lag_bytes: lag.bytes,
                     })
                 })();
@@ -121,18 +113,10 @@ pub fn over(samples: &[WalSample], (from, to): (f64, f64)) -> (i64, f64, i64) {
 pub fn caught_up(primary_url: &str, replica_url: &str, limit: Duration) -> Result<bool, DbError> {
     let mut primary = db::connect(primary_url)?;
     let mut replica = db::connect(replica_url)?;
-    let target =
-        diesel::sql_query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS lsn")
-            .get_result::<Position>(&mut primary)?
-            .lsn;
+    let target = budget::written(&mut primary)?;
     let started = Instant::now();
     while started.elapsed() < limit {
-        let replayed = diesel::sql_query(
-            "SELECT coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)::int8 AS lsn",
-        )
-        .get_result::<Position>(&mut replica)?
-        .lsn;
-        if replayed >= target {
+        if budget::replayed(&mut replica)? >= target {
             return Ok(true);
         }
         std::thread::sleep(EVERY);

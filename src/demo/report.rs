@@ -61,6 +61,29 @@ pub struct StepReport {
     /// lag, what its readers saw.
     #[serde(default)]
     pub replica: Option<super::replica::ReplicaStep>,
+    /// The steady writers' writes that waited (`--writers`).
+    #[serde(default)]
+    pub slow_writes: SlowWrites,
+}
+
+/// The steady writers' inserts and updates that took [`super::load::SLOW_WRITE`] or
+/// longer during a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlowWrites {
+    pub count: u64,
+    pub longest_ms: f64,
+}
+
+impl SlowWrites {
+    /// Those that started in `[from, until)`.
+    pub fn during(slow: &[super::load::SlowWrite], (from, until): (f64, f64)) -> Self {
+        slow.iter()
+            .filter(|s| s.at_ms >= from && s.at_ms < until)
+            .fold(SlowWrites::default(), |sum, s| SlowWrites {
+                count: sum.count + 1,
+                longest_ms: sum.longest_ms.max(s.took_ms),
+            })
+    }
 }
 
 /// The strongest lock a step held on another table, and for how long.
@@ -125,6 +148,7 @@ impl StepReport {
             also_probed: Vec::new(),
             failed: None,
             replica: None,
+            slow_writes: SlowWrites::default(),
         }
     }
 }
@@ -291,6 +315,15 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
                 duration(s.longest_outage_ms)
             ));
         }
+    }
+    for step in report.steps.iter().filter(|s| s.slow_writes.count > 0) {
+        notes.push(format!(
+            "{}: {} of the steady writers' inserts and updates waited {} or more, the longest {} (for a lock the step held or queued for, or a server slowed down)",
+            step.name,
+            step.slow_writes.count,
+            duration(super::load::SLOW_WRITE.as_secs_f64() * 1000.0),
+            duration(step.slow_writes.longest_ms)
+        ));
     }
     for step in &report.steps {
         if let Some(r) = &step.replica {

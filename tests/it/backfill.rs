@@ -6,9 +6,19 @@ use serde_json::json;
 
 use crate::support::{Case, PROJ01, PROJ04, TestDb, TestServer};
 
-/// Starts `manage migrate 0004` slowly enough to act while it runs.
+/// Starts `manage migrate 0004` slowly enough to act while it runs, within
+/// a budget (its watcher thread must not change what a kill leaves).
 fn slow_backfill(db: &TestDb) -> (Child, impl Iterator<Item = String>) {
-    db.spawn(&["migrate", "0004", "--batch-size", "500", "--pause", "0.05"])
+    db.spawn(&[
+        "migrate",
+        "0004",
+        "--batch-size",
+        "500",
+        "--pause",
+        "0.05",
+        "--max-blocked-sessions",
+        "0",
+    ])
 }
 
 fn killed_and_resumed(case: Case) {

@@ -496,6 +496,12 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
         risky["lock_waited_ms"].as_f64().unwrap() >= 1_300.0,
         "one unbroken wait for the whole hold: {risky}"
     );
+    // the writers queued behind it too, and the report says so
+    let slow = &risky["slow_writes"];
+    assert!(
+        slow["count"].as_u64().unwrap() > 0 && slow["longest_ms"].as_f64().unwrap() >= 1_000.0,
+        "{risky}"
+    );
     for safe in ["0003", "0005 safe"] {
         let s = step(safe);
         let waited = s["lock_waited_ms"].as_f64().unwrap();
@@ -531,6 +537,7 @@ fn under_a_held_lock_risky_steps_go_down_for_the_hold_and_safe_steps_only_for_th
         " behind client backend (pid ",
         "SELECT 1 FROM large_record LIMIT 1",
         "steady writers:",
+        "of the steady writers' inserts and updates waited 20 ms or more",
         "lock_timeout (200 ms), gives up so the queued requests go through",
     ] {
         assert!(page.contains(says), "the HTML report lacks {says:?}");
