@@ -134,34 +134,17 @@ fn the_budgeted_backfill_waits_while_a_replica_falls_behind_and_finishes_when_it
 /// standby saw; the rewrite's ACCESS EXCLUSIVE is replayed there too.
 #[test]
 fn the_demo_with_a_replica_reports_wal_lag_and_the_standbys_readers() {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
-    let primary = Throwaway::start(&base, Durability::Throwaway).unwrap();
-    let standby = primary.standby(Durability::Throwaway).unwrap();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let output = manage_command(
-        crate::support::PROJ04.project,
-        // a server that answers: the demo uses it, and REPLICA_URL's standby
-        &primary.cluster.url("postgres"),
-        &[
-            "demo",
-            "--replica",
-            "--large-count",
-            "20000",
-            "--settle",
-            "0.2",
-            "--report-dir",
-            dir.path().to_str().unwrap(),
-        ],
-    )
-    .env("REPLICA_URL", standby.cluster.url("postgres"))
-    .output()
-    .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = proj04_beside_a_standby(&[
+        "demo",
+        "--replica",
+        "--large-count",
+        "20000",
+        "--settle",
+        "0.2",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     let steps = report["projects"][0]["steps"].as_array().unwrap();
@@ -192,42 +175,25 @@ fn the_demo_with_a_replica_reports_wal_lag_and_the_standbys_readers() {
     );
     let log = std::fs::read_to_string(dir.path().join("proj04_change_column_type.log")).unwrap();
     assert!(log.contains("] Budget kept: "), "{log}");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("throwaway"));
 }
 
 /// `manage bench --replica`: every backfill run and the plain UPDATE with
 /// the replay lag each caused, and a run within the budget next to them.
 #[test]
 fn the_bench_with_a_replica_adds_the_budgeted_backfill_and_the_lag_of_each_run() {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
-    let primary = Throwaway::start(&base, Durability::Throwaway).unwrap();
-    let standby = primary.standby(Durability::Throwaway).unwrap();
     let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let output = manage_command(
-        crate::support::PROJ04.project,
-        &primary.cluster.url("postgres"),
-        &[
-            "bench",
-            "--replica",
-            "--only",
-            "backfill",
-            "--rows",
-            "20000",
-            "--batch-sizes",
-            "10000",
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-    )
-    .env("REPLICA_URL", standby.cluster.url("postgres"))
-    .output()
-    .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = proj04_beside_a_standby(&[
+        "bench",
+        "--replica",
+        "--only",
+        "backfill",
+        "--rows",
+        "20000",
+        "--batch-sizes",
+        "10000",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
     let lines: Vec<&str> = text.lines().collect();
     let budgeted = lines
         .iter()
@@ -253,4 +219,26 @@ fn the_bench_with_a_replica_adds_the_budgeted_backfill_and_the_lag_of_each_run()
         4,
         "{text}"
     );
+}
+
+/// `manage <args>` for proj04 on a primary and a hot standby of its own
+/// (DATABASE_URL's server answers, REPLICA_URL names the standby): what it
+/// printed, once it succeeded.
+fn proj04_beside_a_standby(args: &[&str]) -> String {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
+    let primary = Throwaway::start(&base, Durability::Throwaway).unwrap();
+    let standby = primary.standby(Durability::Throwaway).unwrap();
+    let output = manage_command(
+        crate::support::PROJ04.project,
+        &primary.cluster.url("postgres"),
+        args,
+    )
+    .env("REPLICA_URL", standby.cluster.url("postgres"))
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}{stderr}");
+    assert!(!stderr.contains("throwaway"), "{stderr}");
+    text
 }
