@@ -253,7 +253,9 @@ pub fn backfill(
     let sampler = match replica_url {
         Some(url) => {
             replica::connect_when_there(url, REPLAY_PATIENCE)?;
-            Some((url, replica::WalSampler::start(database_url, url, t0)?))
+            let sampler =
+                replica::WalSampler::start((database_url, url), scenario.large_table(), t0)?;
+            Some((url, sampler))
         }
         None => None,
     };

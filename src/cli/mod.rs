@@ -265,8 +265,8 @@ impl LockArgs {
     }
 }
 
-/// The limits a backfill keeps to between batches: shared by `migrate` and
-/// `demo`.
+/// The limits a backfill keeps to between batches: shared by `migrate`,
+/// `demo` and `bench`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct BudgetArgs {
     /// Keep the replicas within this many seconds of replay lag: the
@@ -370,6 +370,26 @@ mod tests {
     #[test]
     fn the_cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_budgeted_run_takes_the_labs_defaults_for_the_limits_not_given() {
+        let none = BudgetArgs::default();
+        assert!(none.limits(false).is_none(), "no replica, no limit: no run");
+        let words = |args: &BudgetArgs, replica| args.limits(replica).map(|l| l.words());
+        assert_eq!(
+            words(&none, true).as_deref(),
+            Some("replica lag 1s, 0 blocked, reads 250 ms")
+        );
+        let given = BudgetArgs {
+            max_blocked_sessions: Some(2),
+            throttle_url: Some("http://example.com/health".to_owned()),
+            ..BudgetArgs::default()
+        };
+        assert_eq!(
+            words(&given, false).as_deref(),
+            Some("2 blocked, health answering")
+        );
     }
 
     #[test]

@@ -461,7 +461,8 @@ impl Instruments {
                     t0,
                     None,
                 );
-                let sampler = replica::WalSampler::start(database_url, url, t0)?;
+                let sampler =
+                    replica::WalSampler::start((database_url, url), scenario.large_table(), t0)?;
                 Some((server, reads, sampler))
             }
             None => None,
@@ -686,6 +687,7 @@ fn report(
                     wal_bytes,
                     lag_seconds,
                     lag_bytes,
+                    locked_ms: replica::locked_ms(wal, (start_ms, until_ms)),
                     reads: report::in_flight(reads, (start_ms, until_ms), measured.end_ms),
                 }
             });

@@ -19,6 +19,12 @@ use crate::budget;
 use crate::db::{self, DbError};
 use crate::probe::Summary;
 
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    lsn: i64,
+}
+
 /// One look at both servers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WalSample {
@@ -27,6 +33,10 @@ pub struct WalSample {
     pub lsn: i64,
     pub lag_seconds: f64,
     pub lag_bytes: i64,
+    /// The watched table was ACCESS EXCLUSIVE locked on the standby (by
+    /// replay: the only lock the primary's WAL carries to its standbys).
+    #[serde(default)]
+    pub standby_locked: bool,
 }
 
 /// What a step did to the standby and its readers.
@@ -37,6 +47,10 @@ pub struct ReplicaStep {
     /// The furthest behind the standby was seen, in time and in WAL.
     pub lag_seconds: f64,
     pub lag_bytes: i64,
+    /// How long the watched table was seen ACCESS EXCLUSIVE locked on the
+    /// standby: what its readers waited on.
+    #[serde(default)]
+    pub locked_ms: f64,
     /// The reads served from the standby meanwhile.
     pub reads: Summary,
 }
@@ -51,7 +65,17 @@ pub struct WalSampler {
 }
 
 impl WalSampler {
-    pub fn start(primary_url: &str, replica_url: &str, t0: Instant) -> Result<Self, DbError> {
+    /// Samples both servers, and `table`'s locks on the standby.
+    pub fn start(
+        (primary_url, replica_url): (&str, &str),
+        table: &str,
+        t0: Instant,
+    ) -> Result<Self, DbError> {
+        let locked_sql = format!(
+            "SELECT count(*)::int8 AS lsn FROM pg_locks
+             WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock' AND granted
+               AND relation = (SELECT oid FROM pg_class WHERE relname = '{table}')"
+        );
         let mut primary = db::connect(primary_url)?;
         let mut replica = db::connect(replica_url)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -67,11 +91,13 @@ impl WalSampler {
                     clock.record(now, lsn);
                     let lag = budget::from_primary(&mut primary)?;
                     let own = clock.behind(now, budget::replayed(&mut replica)?);
+                    let locks = diesel::sql_query(&locked_sql).get_result::<Count>(&mut replica)?;
                     Ok(WalSample {
                         t_ms,
                         lsn,
                         lag_seconds: lag.seconds.max(own.as_secs_f64()),
                         lag_bytes: lag.bytes,
+                        standby_locked: locks.lsn > 0,
                     })
                 })();
                 // a look that failed (a server busy restarting) is skipped
@@ -108,6 +134,16 @@ pub fn over(samples: &[WalSample], (from, to): (f64, f64)) -> (i64, f64, i64) {
     ((at(to) - at(from)).max(0), seconds, bytes)
 }
 
+/// How long the table was seen locked on the standby in `[from, to]`: the
+/// samples that saw it, each standing for the time to the next.
+pub fn locked_ms(samples: &[WalSample], (from, to): (f64, f64)) -> f64 {
+    samples
+        .windows(2)
+        .filter(|pair| pair[0].standby_locked && pair[0].t_ms >= from && pair[0].t_ms <= to)
+        .map(|pair| pair[1].t_ms - pair[0].t_ms)
+        .sum()
+}
+
 /// Waits until the standby has replayed everything the primary has written
 /// so far (after seeding: the baseline starts level), at most `limit`.
 pub fn caught_up(primary_url: &str, replica_url: &str, limit: Duration) -> Result<bool, DbError> {
@@ -134,5 +170,32 @@ pub fn connect_when_there(replica_url: &str, limit: Duration) -> Result<(), DbEr
             Err(_) if started.elapsed() < limit => std::thread::sleep(EVERY),
             Err(error) => return Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standbys_lock_counts_from_the_first_sample_that_saw_it_to_the_first_that_did_not() {
+        let at = |t_ms, standby_locked| WalSample {
+            t_ms,
+            lsn: 0,
+            lag_seconds: 0.0,
+            lag_bytes: 0,
+            standby_locked,
+        };
+        let samples = [
+            at(0.0, false),
+            at(50.0, true),
+            at(100.0, true),
+            at(160.0, false),
+            at(210.0, true),
+            at(260.0, false),
+        ];
+        assert_eq!(locked_ms(&samples, (0.0, 1_000.0)), 160.0);
+        assert_eq!(locked_ms(&samples, (0.0, 180.0)), 110.0, "the window's own");
+        assert_eq!(locked_ms(&samples[..1], (0.0, 1_000.0)), 0.0);
     }
 }

@@ -328,7 +328,7 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
     for step in &report.steps {
         if let Some(r) = &step.replica {
             notes.push(format!(
-                "{}: WAL {}; standby behind by {:.2} s at most ({}); its readers {} ok / {} failed, max latency {}, longest outage {}",
+                "{}: WAL {}; standby behind by {:.2} s at most ({}); its readers {} ok / {} failed, max latency {}, longest outage {}{}",
                 step.name,
                 crate::timing::mib(r.wal_bytes),
                 r.lag_seconds,
@@ -336,7 +336,15 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
                 r.reads.requests - r.reads.failures,
                 r.reads.failures,
                 duration(r.reads.max_ms),
-                duration(r.reads.longest_outage_ms)
+                duration(r.reads.longest_outage_ms),
+                if r.locked_ms > 0.0 {
+                    format!(
+                        "; they waited on AccessExclusive, replayed there and held {}",
+                        duration(r.locked_ms)
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
     }
