@@ -621,7 +621,8 @@ fn serve(database_url: &str, scenario: &'static Scenario) -> std::io::Result<web
     )
 }
 
-/// The endpoint under wrk against pgbench running its SELECT.
+/// The endpoint under wrk against pgbench running its SELECT; pgbench's
+/// script and logs go to `work_dir` (which exists).
 pub fn endpoint(
     database_url: &str,
     scenario: &'static Scenario,
@@ -653,7 +654,6 @@ pub fn endpoint(
         detail: "unreadable output".to_owned(),
     })?;
 
-    std::fs::create_dir_all(work_dir)?;
     let script = work_dir.join("list_large.sql");
     std::fs::write(&script, pgbench_script(&(scenario.list_large_sql)()))?;
     let program = crate::localdb::Binaries::find()

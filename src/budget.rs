@@ -128,12 +128,16 @@ pub struct Lag {
     pub bytes: i64,
     /// Standbys the primary streams to.
     pub standbys: i64,
+    /// The primary's WAL position when it said so, in bytes.
+    pub written: i64,
 }
 
 #[derive(QueryableByName)]
 struct FromPrimary {
     #[diesel(sql_type = BigInt)]
     standbys: i64,
+    #[diesel(sql_type = BigInt)]
+    written: i64,
     #[diesel(sql_type = Double)]
     seconds: f64,
     #[diesel(sql_type = BigInt)]
@@ -147,6 +151,7 @@ struct FromPrimary {
 pub fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
     let row = diesel::sql_query(
         "SELECT count(*) AS standbys,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS written,
                 coalesce(max(CASE WHEN replay_lsn >= pg_current_wal_lsn() THEN 0
                                   ELSE extract(epoch FROM replay_lag) END), 0)::float8 AS seconds,
                 coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::int8 AS bytes
@@ -157,6 +162,7 @@ pub fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
         seconds: row.seconds,
         bytes: row.bytes,
         standbys: row.standbys,
+        written: row.written,
     })
 }
 
@@ -164,13 +170,6 @@ pub fn from_primary(primary: &mut PgConnection) -> QueryResult<Lag> {
 struct Position {
     #[diesel(sql_type = BigInt)]
     lsn: i64,
-}
-
-/// The primary's WAL position, in bytes.
-pub fn written(primary: &mut PgConnection) -> QueryResult<i64> {
-    diesel::sql_query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS lsn")
-        .get_result::<Position>(primary)
-        .map(|p| p.lsn)
 }
 
 /// How far a standby has replayed, in bytes.
@@ -674,7 +673,7 @@ impl LagLimit {
     fn lag(&mut self, primary: &mut PgConnection) -> QueryResult<Lag> {
         let mut lag = from_primary(primary)?;
         if let Some((replica, clock)) = self.replica.as_mut() {
-            clock.record(Instant::now(), written(primary)?);
+            clock.record(Instant::now(), lag.written);
             let behind = clock.behind(Instant::now(), replayed(replica)?);
             lag.seconds = lag.seconds.max(behind.as_secs_f64());
         }

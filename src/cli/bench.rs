@@ -54,6 +54,9 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         .out
         .clone()
         .unwrap_or_else(|| project.root().join("target").join("bench"));
+    // the parts write into it as they go (pgbench's files, the budgeted
+    // backfill's lines), the report at the end
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut throwaway: Option<Throwaway> = None;
     let mut standby: Option<Throwaway> = None;
     let server_url = fresh::server_for(project, &mut throwaway, &status)?;
@@ -100,7 +103,6 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         )?);
     }
     if wants("backfill") {
-        std::fs::create_dir_all(&dir)?;
         figures.extend(bench::backfill(
             bench::Servers {
                 database_url: &database.url,
@@ -125,7 +127,6 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         figures,
     };
     bench::write_table(out, &report)?;
-    std::fs::create_dir_all(&dir)?;
     let json = dir.join("bench.json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", json.display()))?;

@@ -20,9 +20,9 @@ use crate::db::{self, DbError};
 use crate::probe::Summary;
 
 #[derive(QueryableByName)]
-struct Count {
+struct Locks {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    lsn: i64,
+    held: i64,
 }
 
 /// One look at both servers.
@@ -72,7 +72,7 @@ impl WalSampler {
         t0: Instant,
     ) -> Result<Self, DbError> {
         let locked_sql = format!(
-            "SELECT count(*)::int8 AS lsn FROM pg_locks
+            "SELECT count(*)::int8 AS held FROM pg_locks
              WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock' AND granted
                AND relation = (SELECT oid FROM pg_class WHERE relname = '{table}')"
         );
@@ -87,17 +87,16 @@ impl WalSampler {
                 let t_ms = t0.elapsed().as_secs_f64() * 1000.0;
                 let looked = (|| -> QueryResult<WalSample> {
                     let now = Instant::now();
-                    let lsn = budget::written(&mut primary)?;
-                    clock.record(now, lsn);
                     let lag = budget::from_primary(&mut primary)?;
+                    clock.record(now, lag.written);
                     let own = clock.behind(now, budget::replayed(&mut replica)?);
-                    let locks = diesel::sql_query(&locked_sql).get_result::<Count>(&mut replica)?;
+                    let locks = diesel::sql_query(&locked_sql).get_result::<Locks>(&mut replica)?;
                     Ok(WalSample {
                         t_ms,
-                        lsn,
+                        lsn: lag.written,
                         lag_seconds: lag.seconds.max(own.as_secs_f64()),
                         lag_bytes: lag.bytes,
-                        standby_locked: locks.lsn > 0,
+                        standby_locked: locks.held > 0,
                     })
                 })();
                 // a look that failed (a server busy restarting) is skipped
@@ -149,7 +148,7 @@ pub fn locked_ms(samples: &[WalSample], (from, to): (f64, f64)) -> f64 {
 pub fn caught_up(primary_url: &str, replica_url: &str, limit: Duration) -> Result<bool, DbError> {
     let mut primary = db::connect(primary_url)?;
     let mut replica = db::connect(replica_url)?;
-    let target = budget::written(&mut primary)?;
+    let target = budget::from_primary(&mut primary)?.written;
     let started = Instant::now();
     while started.elapsed() < limit {
         if budget::replayed(&mut replica)? >= target {
