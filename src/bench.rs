@@ -315,7 +315,7 @@ pub fn backfill(
         };
         let out: &mut dyn Write = match log.as_mut() {
             Some(file) => file,
-            None => &mut std::io::sink(),
+            None => &mut *sink,
         };
         let from = at(t0);
         let filled = backfill::run(&mut conn, specs, run, out)?;
