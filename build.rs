@@ -12,6 +12,11 @@
 //! project directory (a directory at the root holding `diesel.toml` and
 //! `migrations/`). Build-time checks catch what diesel would silently accept:
 //! two migrations sharing a version collapse into one.
+//!
+//! It also tells the tests which outside tools this machine has (the
+//! `diesel` CLI, Chromium, `wrk`, a German locale): a test that needs one
+//! is compiled `#[ignore]`d with the reason where it is missing, so
+//! `cargo test` counts it as ignored, by name, instead of passing it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -75,6 +80,53 @@ fn main() {
         writeln!(code, "];").unwrap();
     }
     fs::write(Path::new(&out).join("embedded_migrations.rs"), code).expect("OUT_DIR is writable");
+    detect_tools();
+}
+
+/// `has_<tool>` for each outside tool a test needs and this machine has.
+/// The script runs again when PATH or what its directories hold changes
+/// (a tool installed), and when the locales do; it watches only paths
+/// that exist (a missing one would make every build dirty).
+fn detect_tools() {
+    let runs = |program: &str, arg: &str| {
+        std::process::Command::new(program)
+            .arg(arg)
+            .output()
+            .is_ok()
+    };
+    let german = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                l.eq_ignore_ascii_case("de_DE.utf8") || l.eq_ignore_ascii_case("de_DE.UTF-8")
+            })
+        })
+        .unwrap_or(false);
+    let tools = [
+        ("has_diesel_cli", runs("diesel", "--version")),
+        (
+            "has_chromium",
+            runs("chromium", "--version") || runs("chromium-browser", "--version"),
+        ),
+        // wrk --version prints its version and exits 1: running at all is enough
+        ("has_wrk", runs("wrk", "--version")),
+        ("has_de_locale", german),
+    ];
+    for (cfg, found) in tools {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        if found {
+            println!("cargo::rustc-cfg={cfg}");
+        }
+    }
+    println!("cargo:rerun-if-env-changed=PATH");
+    let path = env::var_os("PATH").unwrap_or_default();
+    let watched = env::split_paths(&path)
+        .chain(["/usr/lib/locale".into()])
+        .filter(|dir| dir.is_absolute() && dir.is_dir());
+    for dir in watched {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
 }
 
 /// Migration directories by version (the text before the first `_`, as diesel

@@ -464,6 +464,7 @@ fn just_before(
 ) -> Result<PgConnection, BenchError> {
     let mut conn = db::connect(database_url)?;
     db::mark_migrator(&mut conn)?;
+    crate::interrupt::on_ctrl_c_cancel(database_url, crate::interrupt::backend_pid(&mut conn)?);
     let sink = &mut std::io::sink();
     let options = |fake| MigrateOptions {
         fake,

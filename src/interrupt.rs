@@ -1,11 +1,14 @@
-//! Ctrl-C during a migration: stop cleanly, say where, say how to resume.
+//! Ctrl-C during a migration: stop cleanly, say where, say how to resume;
+//! during a measurement (`demo`, `bench`): stop measuring at once.
 //!
 //! The first Ctrl-C raises a flag that the backfill checks between batches,
 //! and cancels the statement the migrating session is running
 //! (`pg_cancel_backend` from a second connection), so a long rewrite stops
 //! now instead of at its end. What was running is rolled back; what committed
 //! stays (whole batches, whole steps), and the migration is not recorded, so
-//! running the same command again finishes it.
+//! running the same command again finishes it. A command that measures
+//! stops at the next step and reports nothing as measured after the
+//! Ctrl-C ([`Interrupted`], exit status [`EXIT_STATUS`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
@@ -36,10 +39,14 @@ pub fn backend_pid(conn: &mut PgConnection) -> QueryResult<i32> {
         .map(|p| p.pid)
 }
 
+/// What the handler says when Ctrl-C comes, set by the command running.
+static SAYING: Mutex<Option<&'static str>> = Mutex::new(None);
+
 /// Installs the process's one Ctrl-C handler (a second `ctrlc` handler in
 /// one process is refused, so every command goes through this one): the
-/// first Ctrl-C raises [`requested`], and cancels the statement registered
-/// by [`on_ctrl_c_cancel`], if any.
+/// first Ctrl-C raises [`requested`], says what the command does about it
+/// ([`saying`]), and cancels the statement registered by
+/// [`on_ctrl_c_cancel`], if any.
 pub fn install() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
@@ -48,20 +55,59 @@ pub fn install() {
                 return;
             }
             let target = CANCEL.lock().ok().and_then(|t| t.clone());
-            if let Some((url, pid)) = target {
-                eprintln!(
-                    "\nCtrl-C: stopping the migration (the statement running is rolled back)..."
-                );
-                if let Ok(mut conn) = PgConnection::establish(&url) {
-                    let _ = diesel::sql_query(format!("SELECT pg_cancel_backend({pid})"))
-                        .execute(&mut conn);
-                }
+            let saying = SAYING.lock().ok().and_then(|s| *s).or(target
+                .as_ref()
+                .map(|_| "stopping the migration (the statement running is rolled back)..."));
+            if let Some(saying) = saying {
+                eprintln!("\nCtrl-C: {saying}");
+            }
+            if let Some((url, pid)) = target
+                && let Ok(mut conn) = PgConnection::establish(&url)
+            {
+                let _ = diesel::sql_query(format!("SELECT pg_cancel_backend({pid})"))
+                    .execute(&mut conn);
             }
         });
         if let Err(error) = installed {
             tracing::warn!(%error, "Ctrl-C will stop the process without cleaning up");
         }
     });
+}
+
+/// Installs the handler, which will say `saying` on Ctrl-C.
+pub fn saying(saying: &'static str) {
+    if let Ok(mut said) = SAYING.lock() {
+        *said = Some(saying);
+    }
+    install();
+}
+
+/// The exit status of a command stopped by Ctrl-C (128 + SIGINT), as a
+/// shell reports it.
+pub const EXIT_STATUS: u8 = 130;
+
+/// A command stopped by Ctrl-C: it measured or did only part of its work,
+/// and says where it stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted (Ctrl-C) {during}")]
+pub struct Interrupted {
+    /// `during proj01_add_not_null_constraint's step 5/9 (0004 batched backfill)`
+    pub during: String,
+}
+
+/// Sleeps `duration`, or less if Ctrl-C comes: whether it came.
+pub fn sleep(duration: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + duration;
+    loop {
+        if requested() {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if now >= until {
+            return false;
+        }
+        std::thread::sleep((until - now).min(std::time::Duration::from_millis(20)));
+    }
 }
 
 /// Ctrl-C cancels the statement that backend `pid` of `database_url` runs.

@@ -10,7 +10,7 @@
 //! failures look (hangs, timeouts, errors).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -207,10 +207,12 @@ pub fn summarize(samples: &[&Sample], later: &[&Sample], end_ms: f64) -> Summary
     }
 }
 
-/// A probe running in the background.
+/// A probe running in the background; dropped, it stops sending.
 pub struct Probe {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Sample>>,
+    /// Requests that failed so far: what a watcher reads while it runs.
+    failed: Arc<AtomicU64>,
+    handle: Option<JoinHandle<Vec<Sample>>>,
 }
 
 impl Probe {
@@ -218,40 +220,66 @@ impl Probe {
     /// to `live` as it completes (for printing), if given.
     pub fn start(config: ProbeConfig, t0: Instant, live: Option<mpsc::Sender<Sample>>) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || schedule(&config, t0, &stopping, live));
-        Probe { stop, handle }
+        let failed = Arc::new(AtomicU64::new(0));
+        let (stopping, failing) = (Arc::clone(&stop), Arc::clone(&failed));
+        let handle = std::thread::spawn(move || schedule(&config, t0, (&stopping, &failing), live));
+        Probe {
+            stop,
+            failed,
+            handle: Some(handle),
+        }
     }
 
     /// Whether it stopped by itself (count or duration reached).
     pub fn is_finished(&self) -> bool {
-        self.handle.is_finished()
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// How many of its requests have failed so far.
+    pub fn failures_so_far(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Waits until it stops by itself (its count or duration reached), then
     /// returns every sample in the order they were sent.
-    pub fn finish_when_done(self) -> Vec<Sample> {
-        self.handle.join().unwrap_or_default()
+    pub fn finish_when_done(mut self) -> Vec<Sample> {
+        self.join()
     }
 
     /// Stops sending, waits for the requests in flight, and returns every
     /// sample in the order they were sent.
-    pub fn finish(self) -> Vec<Sample> {
+    pub fn finish(mut self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap_or_default()
+        self.join()
+    }
+
+    fn join(&mut self) -> Vec<Sample> {
+        self.handle
+            .take()
+            .and_then(|handle| handle.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
 fn schedule(
     config: &ProbeConfig,
     t0: Instant,
-    stop: &AtomicBool,
+    (stop, failed): (&AtomicBool, &AtomicU64),
     live: Option<mpsc::Sender<Sample>>,
 ) -> Vec<Sample> {
     let agent = ureq::AgentBuilder::new().timeout(config.timeout).build();
     let (tx, rx) = mpsc::channel();
     let mut samples = Vec::new();
     let collect = |samples: &mut Vec<Sample>, sample: Sample| {
+        if !sample.ok {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(live) = &live {
             let _ = live.send(sample.clone());
         }

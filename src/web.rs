@@ -174,9 +174,29 @@ pub fn default_workers() -> usize {
     (crate::db::cores() / 2).max(1)
 }
 
+/// Whether a server stops on Ctrl-C itself (`runserver`), or leaves it to
+/// the command that runs it in-process (the demo's: a Ctrl-C must stop the
+/// measuring first, or the probes would charge the dead server's refusals
+/// to the migration running).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    StopOnCtrlC,
+    LeftToCaller,
+}
+
+/// The path that answers 200 without touching the database: the lab's
+/// control probe asks it, so a server that stopped answering is told
+/// apart from a table a migration locked.
+pub const ALIVE: &str = "/lab/alive/";
+
 /// A server on an already bound listener; `.await` it, or spawn it and stop
 /// it through its handle. Requests are logged as Django's dev server does.
-pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+pub fn server(
+    state: AppState,
+    listener: TcpListener,
+    workers: usize,
+    signals: Signals,
+) -> std::io::Result<Server> {
     // database work runs on the blocking pool, and can only go as fast as
     // the connections it waits for: more threads than connections only queue
     let blocking = state.pool.max_size() as usize;
@@ -184,19 +204,23 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
     let data = web::Data::new(state);
     // the access log costs allocations per request even when filtered out
     let logged = tracing::enabled!(target: "actix_web::middleware::logger", tracing::Level::INFO);
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .wrap(actix_web::middleware::Condition::new(
                 logged,
                 actix_web::middleware::Logger::new("\"%r\" %s %b %Dms"),
             ))
+            .route(ALIVE, web::get().to(HttpResponse::Ok))
             .configure(|config| routes(config, scenario))
     })
     .workers(workers)
-    .worker_max_blocking_threads(blocking.div_ceil(workers.max(1)).max(1))
-    .listen(listener)?
-    .run())
+    .worker_max_blocking_threads(blocking.div_ceil(workers.max(1)).max(1));
+    let server = match signals {
+        Signals::StopOnCtrlC => server,
+        Signals::LeftToCaller => server.disable_signals(),
+    };
+    Ok(server.listen(listener)?.run())
 }
 
 /// A server on its own thread and a free loopback port: the demo's, and the
@@ -211,7 +235,7 @@ impl Running {
     pub fn spawn(state: AppState, workers: usize) -> std::io::Result<Running> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
-        let server = server(state, listener, workers)?;
+        let server = server(state, listener, workers, Signals::LeftToCaller)?;
         let handle = server.handle();
         let thread = std::thread::spawn(move || {
             if let Err(error) = actix_web::rt::System::new().block_on(server) {

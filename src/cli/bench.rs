@@ -57,6 +57,17 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     // the parts write into it as they go (pgbench's files, the budgeted
     // backfill's lines), the report at the end
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::interrupt::saying("stopping the benchmark: no figure from now on is measured...");
+    // a part that Ctrl-C cut short measured nothing true (its tools got
+    // the signal too): no report, the next run starts afresh
+    let part = |name: &str, figures: Result<Vec<bench::Figure>, bench::BenchError>| {
+        if crate::interrupt::requested() {
+            return Err(anyhow::Error::new(crate::interrupt::Interrupted {
+                during: format!("during the {name} part: nothing was written to bench.json"),
+            }));
+        }
+        Ok::<_, anyhow::Error>(figures?)
+    };
     let mut throwaway: Option<Throwaway> = None;
     let mut standby: Option<Throwaway> = None;
     let server_url = fresh::server_for(project, &mut throwaway, &status)?;
@@ -83,42 +94,52 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     // every part needs the rows; the seeding part also measures them
     // against their floor
     if wants("seed") {
-        figures.extend(bench::seeding(
-            &manage,
-            &database.url,
-            project.scenario,
-            args.rows,
-            &status,
+        figures.extend(part(
+            "seeding",
+            bench::seeding(&manage, &database.url, project.scenario, args.rows, &status),
         )?);
     } else {
-        bench::seed_rows(&manage, &database.url, project.scenario, args.rows, &status)?;
+        part(
+            "seeding",
+            bench::seed_rows(&manage, &database.url, project.scenario, args.rows, &status)
+                .map(|_| Vec::new()),
+        )?;
     }
     if wants("endpoint") {
-        figures.extend(bench::endpoint(
-            &database.url,
-            project.scenario,
-            args.endpoint_seconds,
-            &dir,
-            &status,
+        figures.extend(part(
+            "endpoint",
+            bench::endpoint(
+                &database.url,
+                project.scenario,
+                args.endpoint_seconds,
+                &dir,
+                &status,
+            ),
         )?);
     }
     if wants("backfill") {
-        figures.extend(bench::backfill(
-            bench::Servers {
-                database_url: &database.url,
-                replica_url: replica_url.as_deref(),
-            },
-            project.scenario,
-            (&args.batch_sizes, args.batch_time),
-            (
-                args.budget.limits(args.replica),
-                &dir.join("budgeted-backfill.log"),
+        figures.extend(part(
+            "backfill",
+            bench::backfill(
+                bench::Servers {
+                    database_url: &database.url,
+                    replica_url: replica_url.as_deref(),
+                },
+                project.scenario,
+                (&args.batch_sizes, args.batch_time),
+                (
+                    args.budget.limits(args.replica),
+                    &dir.join("budgeted-backfill.log"),
+                ),
+                &status,
             ),
-            &status,
         )?);
     }
     if wants("recipes") {
-        figures.extend(bench::recipes(&database.url, project.scenario, &status)?);
+        figures.extend(part(
+            "recipes",
+            bench::recipes(&database.url, project.scenario, &status),
+        )?);
     }
     let report = BenchReport {
         project: name.to_owned(),

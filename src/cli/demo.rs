@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::fresh::{self, FreshDatabase};
 use crate::config::Project;
-use crate::demo::{self, DemoOptions, report};
+use crate::demo::{self, DemoError, DemoOptions, report};
 use crate::localdb::Throwaway;
 
 #[derive(Debug, clap::Args)]
@@ -88,9 +88,13 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         },
         budget: args.budget.limits(args.replica),
     };
+    crate::interrupt::saying(
+        "stopping the demo: nothing from now on is measured (the step running is cancelled)...",
+    );
     let mut throwaway: Option<Throwaway> = None;
     let mut standby: Option<Throwaway> = None;
     let mut reports = Vec::new();
+    let mut interrupted = None;
     for project in projects {
         let name = project.name();
         let status = |message: &str| eprintln!("[{name}] {message}");
@@ -111,13 +115,19 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         let mut log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let urls = (database.url.as_str(), replica_url.as_deref());
-        let report = demo::run_project(project.scenario, urls, options, &mut log, &status)
-            .with_context(|| {
-                format!(
+        let report = match demo::run_project(project.scenario, urls, options, &mut log, &status) {
+            Ok(report) => report,
+            Err(DemoError::Interrupted(stopped)) => {
+                interrupted = Some(stopped);
+                break;
+            }
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context(format!(
                     "the {name} demo failed (its migration log: {})",
                     log_path.display()
-                )
-            })?;
+                )));
+            }
+        };
         report::write_table(out, &report)?;
         if args.keep {
             writeln!(
@@ -131,6 +141,7 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
     }
     let report = report::DemoReport {
         generated_at: chrono::Local::now().to_rfc3339(),
+        interrupted: interrupted.as_ref().map(|i| i.during.clone()),
         projects: reports,
     };
     let json = report_dir.join("report.json");
@@ -142,7 +153,11 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
     if report.projects.len() > 1 {
         report::write_summary(out, &report.projects)?;
     }
+    let incomplete = report::interrupted_line(&report);
     let mut markdown = Vec::new();
+    if let Some(line) = &incomplete {
+        writeln!(markdown, "**{line}**\n")?;
+    }
     report::write_summary_markdown(&mut markdown, &report.projects)?;
     for project in &report.projects {
         report::write_markdown(&mut markdown, project)?;
@@ -156,6 +171,10 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         html.display(),
         md.display()
     )?;
+    if let (Some(stopped), Some(line)) = (interrupted, incomplete) {
+        writeln!(out, "{line}")?;
+        return Err(stopped.into());
+    }
     let stopped: Vec<String> = report
         .projects
         .iter()

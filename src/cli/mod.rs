@@ -106,7 +106,12 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let _ = out.flush();
             eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            // stopped by the user, not failed: what a shell reports for SIGINT
+            if crate::interrupt::requested() {
+                ExitCode::from(crate::interrupt::EXIT_STATUS)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

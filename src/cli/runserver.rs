@@ -84,7 +84,15 @@ pub fn serve(
     writeln!(out, "Quit the server with CONTROL-C.")?;
     out.flush()?;
     actix_web::rt::System::new()
-        .block_on(async move { web::server(state, listener, web::default_workers())?.await })
+        .block_on(async move {
+            web::server(
+                state,
+                listener,
+                web::default_workers(),
+                web::Signals::StopOnCtrlC,
+            )?
+            .await
+        })
         .context("the server stopped")?;
     Ok(())
 }

@@ -21,13 +21,29 @@ pub struct Args {
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let plan = project.scenario.seed_plan();
     let mut conn = super::connect(project)?;
-    seed::seed(
+    // another project's tables are not this one's to fill
+    crate::migrations::owner::check(&mut conn, project.scenario)?;
+    crate::interrupt::on_ctrl_c_cancel(
+        &project.database_url,
+        crate::interrupt::backend_pid(&mut conn)?,
+    );
+    crate::interrupt::saying("stopping the seed (it is rolled back whole)...");
+    let seeded = seed::seed(
         &mut conn,
         plan,
         args.large_count.unwrap_or(plan.default_large_count),
         args.batch_size.unwrap_or(plan.default_batch_size),
         super::progress_wanted(),
         out,
-    )?;
-    Ok(ExitCode::SUCCESS)
+    );
+    match seeded {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        // one transaction: nothing of it committed, nothing before it lost
+        Err(_) if crate::interrupt::requested() => Err(crate::interrupt::Interrupted {
+            during: "while seeding: the seed is rolled back whole, the tables hold what they held before; run it again to seed"
+                .to_owned(),
+        }
+        .into()),
+        Err(error) => Err(error.into()),
+    }
 }

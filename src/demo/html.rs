@@ -44,6 +44,7 @@ th:first-child, td:first-child { text-align: left; }
 .safe td:first-child, .record td:first-child { color: #2e7d32; }
 .naive td:first-child { color: #ef6c00; }
 svg text { font-size: 11px; fill: #444; }
+.interrupted { color: #c62828; font-size: 1.2em; }
 </style></head><body>\n<h1>What each migration cost, measured</h1>\n",
     );
     let _ = writeln!(
@@ -51,6 +52,13 @@ svg text { font-size: 11px; fill: #444; }
         "<p>Generated {} by <code>manage demo</code>.</p>",
         escape(&report.generated_at)
     );
+    if let Some(line) = super::report::interrupted_line(report) {
+        let _ = writeln!(
+            page,
+            "<p class=\"interrupted\"><strong>{}</strong></p>",
+            escape(&line)
+        );
+    }
     for project in &report.projects {
         project_section(&mut page, project);
     }

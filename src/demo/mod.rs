@@ -95,6 +95,15 @@ pub enum DemoError {
     /// What a recipe says does not hold after the walkthrough.
     #[error("{0}")]
     Check(String),
+    /// Ctrl-C: nothing after it is measured.
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
+    /// The lab's own server stopped answering: what the probes saw from
+    /// then on says nothing of the migration.
+    #[error(
+        "the lab's own server stopped answering during {step} ({detail}): its figures would blame the migration, so the walkthrough stopped and nothing of it is reported"
+    )]
+    LabFailure { step: String, detail: String },
 }
 
 /// What a step does.
@@ -268,6 +277,9 @@ pub fn run_project(
 ) -> Result<ProjectReport, DemoError> {
     let mut conn = db::connect(database_url)?;
     db::mark_migrator(&mut conn)?;
+    // Ctrl-C cancels what the walkthrough's session runs (a seed, a
+    // rewrite), so the demo stops now, not at the end of the statement
+    crate::interrupt::on_ctrl_c_cancel(database_url, crate::interrupt::backend_pid(&mut conn)?);
     let settings = RunSettings {
         batch_size: options.batch_size,
         batch_time: options.batch_time,
@@ -277,7 +289,8 @@ pub fn run_project(
         vacuum_every: options.vacuum_every,
         budget: Default::default(),
     };
-    prepare(&mut conn, scenario, &options, settings, log, status)?;
+    prepare(&mut conn, scenario, &options, settings, log, status)
+        .map_err(|error| interrupted_or(error, || format!("{}'s set-up", scenario.project())))?;
     let postgres = db::server_version(&mut conn)?;
     if let Some(replica_url) = replica_url {
         status("waiting for the standby to replay the seeding");
@@ -304,10 +317,16 @@ pub fn run_project(
         scenario,
         (database_url, replica_url),
         (&planned, &options, (settings, budgeted)),
-        (instruments.t0, &instruments.release),
+        &instruments,
         log,
         status,
     )?;
+    if crate::interrupt::requested() {
+        return Err(crate::interrupt::Interrupted {
+            during: format!("at the end of {}'s walkthrough", scenario.project()),
+        }
+        .into());
+    }
     status("stopping the probes");
     let measured = instruments.finish();
     status("checking every acknowledged write");
@@ -319,6 +338,16 @@ pub fn run_project(
         (&planned, windows),
         measured,
     )
+}
+
+/// `error`, or [`DemoError::Interrupted`] naming `during` when Ctrl-C
+/// caused it (a cancelled statement fails like any other).
+fn interrupted_or(error: DemoError, during: impl FnOnce() -> String) -> DemoError {
+    if crate::interrupt::requested() {
+        crate::interrupt::Interrupted { during: during() }.into()
+    } else {
+        error
+    }
 }
 
 fn migrate_options(settings: RunSettings, fake: bool) -> MigrateOptions {
@@ -371,6 +400,9 @@ struct Instruments {
     release: Release,
     reads: Probe,
     writes: Probe,
+    /// Asks the server's [`web::ALIVE`], which touches no database: if it
+    /// fails, the server itself is down, and no migration is to blame.
+    control: Probe,
     /// The scenario's other probes.
     also: Vec<(ExtraProbe, Probe)>,
     /// With a standby: a server on it, its readers, and the WAL sampler.
@@ -398,6 +430,9 @@ const REPLICA_PATIENCE: Duration = Duration::from_secs(300);
 /// The demo server's database connections, and so its workers at most.
 const SERVER_CONNECTIONS: u32 = 16;
 
+/// How often the control probe asks the server whether it is alive.
+const CONTROL_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How often the lock monitor samples `pg_locks`.
 const LOCK_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -424,6 +459,11 @@ impl Instruments {
         let probe = |path: &str, method| probe_every(path, method, options.interval);
         let reads = Probe::start(probe(scenario.read_probe, Method::Get), t0, None);
         let writes = Probe::start(probe(scenario.write_probe, Method::Post), t0, None);
+        let control = Probe::start(
+            probe_every(web::ALIVE, Method::Get, CONTROL_INTERVAL),
+            t0,
+            None,
+        );
         let also = scenario
             .also_probe
             .iter()
@@ -484,11 +524,24 @@ impl Instruments {
             release,
             reads,
             writes,
+            control,
             also,
             replica,
             monitor,
             writers,
         })
+    }
+
+    /// Why the lab's own measuring cannot be trusted from now on, if it
+    /// cannot: its server stopped answering the control probe.
+    fn lab_failure(&self) -> Option<String> {
+        match self.control.failures_so_far() {
+            0 => None,
+            n => Some(format!(
+                "{n} of its {} checks failed, which touch no database",
+                web::ALIVE
+            )),
+        }
     }
 
     fn finish(self) -> Measured {
@@ -539,15 +592,21 @@ fn walk(
         &DemoOptions,
         (RunSettings, RunSettings),
     ),
-    (t0, release): (Instant, &Release),
+    instruments: &Instruments,
     log: &mut dyn Write,
     status: &dyn Fn(&str),
 ) -> Result<Vec<Window>, DemoError> {
+    let t0 = instruments.t0;
     let tables = scenario.tables();
     let large = scenario.large_table();
     let mut windows = Vec::new();
     for (i, step) in planned.iter().enumerate() {
-        status(&format!("step {}/{}: {}", i + 1, planned.len(), step.name));
+        let name = format!("step {}/{}: {}", i + 1, planned.len(), step.name);
+        let during = || format!("during {}'s {name}", scenario.project());
+        if crate::interrupt::requested() {
+            return Err(crate::interrupt::Interrupted { during: during() }.into());
+        }
+        status(&name);
         let before = locks::relfilenodes(conn, &tables)?;
         let holder = match (options.hold_lock, step.kind) {
             (Some(hold), kind) if kind != StepKind::Baseline && kind != StepKind::Deploy => {
@@ -558,7 +617,9 @@ fn walk(
         let start_ms = since(t0);
         let mut failed = None;
         match &step.action {
-            Action::Wait => std::thread::sleep(options.settle),
+            Action::Wait => {
+                crate::interrupt::sleep(options.settle);
+            }
             // a migration that gives up (its lock never came) ends the
             // walkthrough here: the report says so, and what came before
             Action::Migrate {
@@ -579,15 +640,26 @@ fn walk(
             }
             Action::Naive(sql) => {
                 writeln!(log, "naive, rolled back: {sql};")?;
-                run_rolled_back(conn, sql)?;
+                run_rolled_back(conn, sql).map_err(|error| interrupted_or(error.into(), during))?;
             }
             Action::Deploy(new) => {
                 writeln!(log, "deploy: the server now runs release {new}")?;
-                release.set(*new);
+                instruments.release.set(*new);
             }
         }
         let end_ms = since(t0);
         drop(holder);
+        // a step cut short by Ctrl-C, or watched by a dead server, measured
+        // nothing true: it is not reported, and nothing after it runs
+        if crate::interrupt::requested() {
+            return Err(crate::interrupt::Interrupted { during: during() }.into());
+        }
+        if let Some(detail) = instruments.lab_failure() {
+            return Err(DemoError::LabFailure {
+                step: format!("{}'s {name}", scenario.project()),
+                detail,
+            });
+        }
         let after = locks::relfilenodes(conn, &tables)?;
         let mut rewritten: Vec<String> = before
             .iter()
@@ -607,7 +679,7 @@ fn walk(
             replica::caught_up(database_url, replica_url, REPLICA_PATIENCE)?;
         }
         // let the traffic that queued drain before the next step
-        std::thread::sleep(options.settle);
+        crate::interrupt::sleep(options.settle);
         if stop {
             break;
         }

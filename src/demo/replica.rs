@@ -150,7 +150,7 @@ pub fn caught_up(primary_url: &str, replica_url: &str, limit: Duration) -> Resul
     let mut replica = db::connect(replica_url)?;
     let target = budget::from_primary(&mut primary)?.written;
     let started = Instant::now();
-    while started.elapsed() < limit {
+    while started.elapsed() < limit && !crate::interrupt::requested() {
         if budget::replayed(&mut replica)? >= target {
             return Ok(true);
         }

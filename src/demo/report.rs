@@ -202,7 +202,21 @@ pub struct ProjectReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoReport {
     pub generated_at: String,
+    /// Set when Ctrl-C stopped the demo: where. The projects are those
+    /// that finished before it; nothing of the one it stopped is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
     pub projects: Vec<ProjectReport>,
+}
+
+/// What a report stopped by Ctrl-C says first, everywhere it is written.
+pub fn interrupted_line(report: &DemoReport) -> Option<String> {
+    report.interrupted.as_ref().map(|during| {
+        format!(
+            "INCOMPLETE: the demo was interrupted (Ctrl-C) {during}; this report holds only the {} project(s) that finished before it",
+            report.projects.len()
+        )
+    })
 }
 
 /// `12 ms`, `41.2 s`.
@@ -496,6 +510,9 @@ pub fn write_summary(out: &mut dyn Write, reports: &[ProjectReport]) -> io::Resu
 
 /// The same summary in Markdown.
 pub fn write_summary_markdown(out: &mut dyn Write, reports: &[ProjectReport]) -> io::Result<()> {
+    if reports.is_empty() {
+        return Ok(());
+    }
     writeln!(out, "| {} |", SUMMARY_HEADER.join(" | "))?;
     writeln!(out, "|---|---|---:|---:|---|---:|---:|")?;
     for report in reports {

@@ -12,6 +12,7 @@
 //! [`lock`] (one migrator per database) for each run.
 
 pub mod lock;
+pub mod owner;
 pub mod runner;
 pub mod source;
 pub mod twin;

@@ -61,6 +61,8 @@ pub enum MigrateError {
         retry: &'static str,
     },
     #[error(transparent)]
+    Owner(#[from] super::owner::OwnerError),
+    #[error(transparent)]
     Lock(#[from] super::lock::LockError),
     #[error(transparent)]
     LockSetup(#[from] retry::RetryError<diesel::result::Error>),
@@ -219,6 +221,7 @@ pub fn migrate(
 ) -> Result<(), MigrateError> {
     let target = resolve_target(scenario, target_text)?;
     if options.plan {
+        super::owner::check(conn, scenario)?;
         let applied = applied_versions(conn)?;
         return print_plan(
             scenario,
@@ -246,6 +249,8 @@ fn migrate_locked(
     options: MigrateOptions,
     out: &mut dyn Write,
 ) -> Result<(), MigrateError> {
+    // another project's history is neither read nor written
+    super::owner::claim(conn, scenario, options.fake)?;
     let applied = applied_versions(conn)?;
     let steps = plan(scenario.migrations(), &applied, target);
     let app = scenario.app_label();
@@ -429,6 +434,7 @@ pub fn showmigrations(
     scenario: &Scenario,
     out: &mut dyn Write,
 ) -> Result<(), MigrateError> {
+    super::owner::check(conn, scenario)?;
     let applied = applied_versions(conn)?;
     writeln!(out, "{}", scenario.app_label())?;
     for m in scenario.migrations() {

@@ -29,12 +29,19 @@ mod tests {
                     .join(scenario.project())
                     .join("migrations")
                     .join(files.name);
+                // each file calls its project's guard first, where it can
+                let guarded = |sql: String| {
+                    crate::migrations::owner::guarded(scenario.project(), &sql, false)
+                        .unwrap_or(sql)
+                };
                 let expected = [
                     ("up.sql", Some(recipe.twin_up()), files.up),
                     ("down.sql", recipe.twin_down(), files.down),
                 ];
                 for (file, generated, committed) in expected {
-                    let Some(generated) = generated else { continue };
+                    let Some(generated) = generated.map(guarded) else {
+                        continue;
+                    };
                     if bless {
                         std::fs::write(dir.join(file), &generated).unwrap();
                     } else {

@@ -290,12 +290,17 @@ impl Recipe for ConcurrentIndex {
     }
 
     fn twin_down(&self) -> Option<String> {
+        // without IF EXISTS: a file this statement holds alone cannot call
+        // the project's guard (src/migrations/owner.rs), so the index it
+        // names guards it: on another project's database it is not there,
+        // the drop fails, and the diesel CLI records nothing
         Some(format!(
             "{}-- Dropped concurrently too: no ACCESS EXCLUSIVE queue on the table.
-{};
+-- No IF EXISTS: on another project's database the drop fails, and nothing is recorded.
+DROP INDEX CONCURRENTLY {};
 ",
             twin_header("concurrent_index.rs"),
-            drop_sql(&self.0)
+            self.0.name
         ))
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{CASES, Case, PROJ01, PROJ04, TestDb, TestServer, langs};
+use crate::support::{CASES, Case, Lang, PROJ01, PROJ04, TestDb, TestServer};
 
 /// Both lists answer the seed's JSON, and a write is acknowledged with its id.
 fn check_state(server: &TestServer, db: &TestDb, state: &str) {
@@ -86,10 +86,20 @@ fn the_endpoints_answer_at_every_state_where_the_safe_path_fakes_the_risky_step(
 
 #[test]
 fn a_missing_table_is_a_json_503_in_any_server_language() {
-    for (case, lang) in [PROJ01, PROJ04]
-        .into_iter()
-        .flat_map(|case| langs().into_iter().map(move |lang| (case, lang)))
-    {
+    missing_table_is_a_503(Lang::English);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_de_locale),
+    ignore = "needs the de_DE.UTF-8 locale: localedef -i de_DE -f UTF-8 de_DE.UTF-8"
+)]
+fn a_missing_table_is_a_json_503_on_a_german_speaking_server() {
+    missing_table_is_a_503(Lang::German);
+}
+
+fn missing_table_is_a_503(lang: Lang) {
+    for case in [PROJ01, PROJ04] {
         let db = TestDb::new_in(case, lang);
         let server = TestServer::start(case.project, &db.url);
         let (status, body) = server.get("/list_large/");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{CASES, Case, PROJ01, PROJ04, TestDb, diesel_cli, root};
+use crate::support::{CASES, Case, PROJ01, PROJ03, PROJ04, TestDb, manage_with_url, root};
 
 /// The original values, compared across states whatever the column types.
 fn values(db: &TestDb) -> String {
@@ -173,10 +173,11 @@ fn diesel(db: &TestDb, args: &[&str]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_diesel_cli),
+    ignore = "needs the diesel CLI: cargo install diesel_cli --no-default-features --features postgres"
+)]
 fn the_diesel_cli_and_manage_share_one_database() {
-    if !diesel_cli() {
-        return;
-    }
     for case in CASES {
         let by_manage = TestDb::seeded_past_risky(case, "1500");
         by_manage.manage_ok(&["migrate", case.end()]);
@@ -228,10 +229,11 @@ fn the_diesel_cli_and_manage_share_one_database() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_diesel_cli),
+    ignore = "needs the diesel CLI: cargo install diesel_cli --no-default-features --features postgres"
+)]
 fn schema_rs_is_what_diesel_print_schema_prints_at_the_end_of_the_safe_path() {
-    if !diesel_cli() {
-        return;
-    }
     for case in CASES {
         let db = TestDb::seeded_past_risky(case, "0");
         db.manage_ok(&["migrate", case.end()]);
@@ -255,6 +257,114 @@ fn schema_rs_is_what_diesel_print_schema_prints_at_the_end_of_the_safe_path() {
             committed.trim(),
             "run `diesel print-schema` at 0005 (the safe path) and commit it to {}",
             path.display()
+        );
+    }
+}
+
+/// What a database's history and schema are: what a refused command must
+/// leave as it was.
+fn history_and_schema(db: &TestDb) -> (String, String) {
+    (
+        db.text("SELECT string_agg(version, ',' ORDER BY version) FROM __diesel_schema_migrations"),
+        db.schema(),
+    )
+}
+
+/// One exported DATABASE_URL used in another project: every command that
+/// reads or writes the history refuses with one line naming both
+/// projects, and changes nothing.
+#[test]
+fn another_projects_database_is_refused_by_every_command_that_touches_the_history() {
+    let db = TestDb::seeded_past_risky(PROJ04, "100");
+    db.manage_ok(&["migrate", "0004"]);
+    let before = history_and_schema(&db);
+    let commands: [&[&str]; 7] = [
+        &["showmigrations"],
+        &["migrate", "demoapp", "0003"],
+        &["migrate", "0003", "--fake"],
+        &["migrate", "0004", "--fake"],
+        &["migrate", "--plan"],
+        &["migrate"],
+        &["seed_large_table", "--large-count", "10"],
+    ];
+    for args in commands {
+        let output = manage_with_url(PROJ03.project, &db.url, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} ran: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr
+                .contains("this database belongs to proj04_change_column_type, not proj03_indexes"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        history_and_schema(&db),
+        before,
+        "a refused command changed nothing"
+    );
+    // its own project goes on as before
+    db.manage_ok(&["migrate", "0005"]);
+}
+
+/// A database migrated before the mark existed: its own project adopts it
+/// (its tables are there), another is refused and told whose it looks like.
+#[test]
+fn a_database_migrated_before_the_mark_is_adopted_by_the_project_whose_tables_it_holds() {
+    let db = TestDb::seeded_past_risky(PROJ04, "100");
+    db.exec("DROP SCHEMA risky_migrations CASCADE");
+    let output = manage_with_url(PROJ03.project, &db.url, &["showmigrations"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("not proj03_indexes's tables (small_email, large_email); it holds proj04_change_column_type's"),
+        "{stderr}"
+    );
+    db.manage_ok(&["migrate", "0003"]);
+    assert_eq!(
+        db.text("SELECT project FROM risky_migrations.project"),
+        PROJ04.project
+    );
+}
+
+/// The diesel CLI run in another project's directory refuses too: the
+/// files call their project's guard first (a lone CONCURRENTLY statement
+/// is guarded by the index it names), so nothing runs and nothing is
+/// recorded.
+#[test]
+#[cfg_attr(
+    not(has_diesel_cli),
+    ignore = "needs the diesel CLI: cargo install diesel_cli --no-default-features --features postgres"
+)]
+fn the_diesel_cli_in_another_projects_directory_refuses_and_records_nothing() {
+    let db = TestDb::seeded_past_risky(PROJ04, "100");
+    db.manage_ok(&["migrate", "0004"]);
+    let before = history_and_schema(&db);
+    for (case, args) in [
+        (PROJ03, &["migration", "revert"][..]),
+        (PROJ01, &["migration", "revert"]),
+        (PROJ01, &["migration", "run"]),
+        (PROJ01, &["migration", "redo"]),
+    ] {
+        let output = Command::new("diesel")
+            .args(args)
+            .arg("--database-url")
+            .arg(&db.url)
+            .arg("--config-file")
+            .arg(diesel_config(case))
+            .current_dir(root().join(case.project))
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success(),
+            "diesel {args:?} in {} ran on proj04's database",
+            case.project
+        );
+        assert_eq!(
+            history_and_schema(&db),
+            before,
+            "diesel {args:?} in {}",
+            case.project
         );
     }
 }

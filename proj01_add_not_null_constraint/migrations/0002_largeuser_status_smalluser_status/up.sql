@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj01_add_not_null_constraint');
 -- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE SEED'S "WRONG WAY": what Django emits for a new field with
 -- default="active": add the column NOT NULL DEFAULT, then drop the default.

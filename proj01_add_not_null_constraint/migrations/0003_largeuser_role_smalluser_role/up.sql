@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj01_add_not_null_constraint');
 -- THE SAFE WAY, step 1: a nullable column without a default is catalog-only:
 -- existing rows read NULL (the backfill, 0004, fills them). The default is
 -- set in a second statement so it applies to rows written from now on only,

@@ -11,6 +11,7 @@ DECLARE
     lo bigint;
     max_id bigint;
 BEGIN
+    PERFORM risky_migrations.guard('proj01_add_not_null_constraint');
     PERFORM set_config('TimeZone', 'UTC', false);
     PERFORM set_config('lock_timeout', '1s', false);
     -- large_user.role

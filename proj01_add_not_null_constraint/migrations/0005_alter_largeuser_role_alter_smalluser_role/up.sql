@@ -10,6 +10,7 @@
 -- A step waits at most 1 s for its lock (`manage` also retries; this does not).
 DO $$
 BEGIN
+    PERFORM risky_migrations.guard('proj01_add_not_null_constraint');
     PERFORM set_config('lock_timeout', '1s', false);
     -- small_user: small_user_role_not_null
     IF NOT EXISTS (SELECT 1 FROM pg_constraint

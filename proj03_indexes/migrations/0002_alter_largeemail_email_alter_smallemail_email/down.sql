@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj03_indexes');
 -- banner: Removing index from email field
 SET LOCAL lock_timeout = '1s';
 SET LOCAL statement_timeout = '5s';

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj03_indexes');
 -- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE ORIGINAL'S "WRONG WAY": `db_index=True` on a varchar, as Django emits
 -- it: TWO indexes per column, the btree and a `_like` twin with

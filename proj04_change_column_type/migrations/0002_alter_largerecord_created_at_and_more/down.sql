@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj04_change_column_type');
 -- Back to varchar, in the seed's text format. The safe path records 0002 with
 -- --fake, leaving created_at varchar: then there is nothing to convert, and this
 -- must not rewrite the table, hence the type checks.

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj04_change_column_type');
 -- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE RISKY WAY. Changing varchar to timestamptz rewrites every row of the table
 -- while ALTER TABLE holds ACCESS EXCLUSIVE: no read or write gets through until

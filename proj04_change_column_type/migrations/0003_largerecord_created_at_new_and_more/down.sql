@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj04_change_column_type');
 -- banner: Removing column created_at_new
 SET LOCAL lock_timeout = '1s';
 SET LOCAL statement_timeout = '5s';

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj04_change_column_type');
 -- THE SAFE WAY, step 1: a nullable column is a catalog-only change (a brief
 -- ACCESS EXCLUSIVE, no scan, no rewrite). The trigger fills created_at_new for
 -- every row written from now on, so the backfill (0004) only has to cover the

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj04_change_column_type');
 -- Dropping NOT NULL is catalog-only, so the way down is one short transaction
 -- (explicit, since this migration's metadata turns diesel's off). The checks
 -- are dropped too in case an interrupted way up left them behind.

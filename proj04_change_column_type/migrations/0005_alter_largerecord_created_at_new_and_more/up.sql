@@ -10,6 +10,7 @@
 -- A step waits at most 1 s for its lock (`manage` also retries; this does not).
 DO $$
 BEGIN
+    PERFORM risky_migrations.guard('proj04_change_column_type');
     PERFORM set_config('lock_timeout', '1s', false);
     -- small_record: small_record_created_at_new_not_null
     IF NOT EXISTS (SELECT 1 FROM pg_constraint

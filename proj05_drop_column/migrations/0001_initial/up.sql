@@ -1,3 +1,30 @@
+-- The lab marks the database as this project's: see src/migrations/owner.rs.
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
+CREATE SCHEMA IF NOT EXISTS risky_migrations;
+CREATE OR REPLACE FUNCTION risky_migrations.guard(claimant text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    owner text;
+BEGIN
+    IF to_regclass('risky_migrations.project') IS NULL THEN
+        CREATE TABLE risky_migrations.project (
+            project text PRIMARY KEY,
+            marked_at timestamptz NOT NULL DEFAULT now()
+        );
+    END IF;
+    SELECT p.project INTO owner FROM risky_migrations.project p LIMIT 1;
+    IF owner IS NULL THEN
+        INSERT INTO risky_migrations.project (project) VALUES (claimant);
+    ELSIF owner <> claimant THEN
+        RAISE EXCEPTION 'this database belongs to %, not %', owner, claimant
+            USING ERRCODE = 'RM001',
+                  HINT = 'point DATABASE_URL at the database of the project whose migrations you run';
+    END IF;
+END
+$$;
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj05_drop_column');
 -- banner: Creating tables
 -- step: Creating LargeProduct table... | ✓ LargeProduct table created
 CREATE TABLE large_product (

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj05_drop_column');
 -- Django's way back: the column again, NOT NULL with the field's default
 -- ('') for the rows that exist: the codes themselves are gone. (Where 0002
 -- was recorded with --fake, the column is still there.)

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj05_drop_column');
 -- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE ORIGINAL'S "WRONG WAY": RemoveField as Django emits it, while the
 -- running release still reads and writes the column. The drop itself is

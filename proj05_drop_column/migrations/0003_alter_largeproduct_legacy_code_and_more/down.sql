@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj05_drop_column');
 -- NOT NULL again: rows written without a code (by release 2) get '' first.
 -- SET NOT NULL scans the table under ACCESS EXCLUSIVE: a way back, not a
 -- step to take under traffic on a big table.

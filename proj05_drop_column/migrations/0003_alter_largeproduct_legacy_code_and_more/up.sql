@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj05_drop_column');
 -- THE SAFE WAY, step 1 (expand): legacy_code nullable, so that a release
 -- that no longer writes it can still insert. Catalog-only: a brief ACCESS
 -- EXCLUSIVE, bounded by lock_timeout. Then release 2 is deployed: it stops

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj05_drop_column');
 -- The column back (nullable, as 0003 left it), where this migration dropped
 -- it; its values are gone.
 -- banner: Adding legacy_code field back

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj05_drop_column');
 -- THE SAFE WAY, step 2 (contract): release 2 no longer names legacy_code,
 -- so the drop breaks nothing. Catalog-only, a brief ACCESS EXCLUSIVE bounded
 -- by lock_timeout (manage retries it). The table's comment records that this

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj07_add_foreign_key');
 -- banner: Removing foreign key customer
 SET LOCAL lock_timeout = '1s';
 SET LOCAL statement_timeout = '5s';

@@ -1,3 +1,5 @@
+-- The lab's guard: refuses another project's database (manage checks it first too).
+SELECT risky_migrations.guard('proj07_add_foreign_key');
 -- lint: the risky example this project exists to show (scripts/lint-migrations skips it)
 -- THE ORIGINAL'S "WRONG WAY": a foreign key added to a table full of rows in
 -- one statement, as Django emits it for a ForeignKey. PostgreSQL checks every

@@ -8,6 +8,7 @@
 -- A step waits at most 1 s for its lock (`manage` also retries; this does not).
 DO $$
 BEGIN
+    PERFORM risky_migrations.guard('proj07_add_foreign_key');
     PERFORM set_config('lock_timeout', '1s', false);
     -- small_order: small_order_customer_id_8c7854fc_fk_customer_id
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
