@@ -250,6 +250,10 @@ fn walk(
         Way::Clear => "cleared",
     };
     let (mut done, mut number, mut since_vacuum) = (0u64, 0u64, 0u64);
+    // a resumed run walks past what an earlier one did without a line per
+    // empty batch: one line says where it resumes
+    let first = lo;
+    let mut quiet = true;
     let mut watch = Watch::new(options.budget, conn)?;
     let walk_started = Instant::now();
     let interrupted = |number| BackfillError::Interrupted {
@@ -289,13 +293,30 @@ fn walk(
         let took = started.elapsed();
         number += 1;
         done += rows;
-        let line = format!(
-            "[{}] Batch {number} {verb}: {} rows ({:.1}s)",
-            timing::stamp_clock(),
-            HumanCount(rows),
-            took.as_secs_f64()
-        );
-        bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
+        let was_quiet = quiet;
+        quiet &= rows == 0 && upper < hi;
+        let skipped = HumanCount(u64::try_from(lo - first).unwrap_or(0));
+        let line = match (was_quiet, quiet, rows) {
+            (_, true, _) => None,
+            (true, false, 0) => Some(format!(
+                "nothing left to do: all {} ids were already {verb}",
+                HumanCount(u64::try_from(upper.min(hi) - first).unwrap_or(0))
+            )),
+            (true, false, _) if number > 1 => Some(format!(
+                "resuming: the first {skipped} ids were already {verb}; Batch {number} {verb}: {} rows ({:.1}s)",
+                HumanCount(rows),
+                took.as_secs_f64()
+            )),
+            _ => Some(format!(
+                "Batch {number} {verb}: {} rows ({:.1}s)",
+                HumanCount(rows),
+                took.as_secs_f64()
+            )),
+        };
+        if let Some(line) = line {
+            let line = format!("[{}] {line}", timing::stamp_clock());
+            bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
+        }
         since_vacuum += rows;
         if options
             .vacuum_every

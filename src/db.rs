@@ -9,6 +9,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
 use diesel::sql_types::{Bool, Text};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub type PgPool = Pool<Manager>;
@@ -144,6 +145,9 @@ impl PooledPg {
 /// failed with a connection error.
 pub struct Manager {
     database_url: String,
+    /// Whether the pool last found the database unreachable: said once
+    /// when it goes, once when it is back, not on every retry.
+    lost: std::sync::Arc<AtomicBool>,
 }
 
 impl ManageConnection for Manager {
@@ -153,6 +157,9 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<PooledPg, Self::Error> {
         let mut conn = PgConnection::establish(&with_connect_timeout(&self.database_url))
             .map_err(diesel::r2d2::Error::ConnectionError)?;
+        if self.lost.swap(false, Ordering::Relaxed) {
+            tracing::warn!("the database answers again");
+        }
         // no plan_cache_mode here: the list queries have no parameters (their
         // LIMIT is in the text, see `scenarios::FirstRows`), and PostgreSQL
         // plans a parameterless prepared statement once. Forcing generic
@@ -184,14 +191,40 @@ impl ManageConnection for Manager {
 /// A pool that starts even when the database is down: the server then answers
 /// 503 until it comes back, instead of refusing to start.
 pub fn pool(database_url: &str, size: u32) -> PgPool {
+    let lost = std::sync::Arc::new(AtomicBool::new(false));
     Pool::builder()
         .max_size(size)
         // every connection opened up front: no request pays for a connect
         .min_idle(None)
         .connection_timeout(Duration::from_secs(2))
+        .error_handler(Box::new(LostOnce {
+            lost: lost.clone(),
+            target: database_url.to_owned(),
+        }))
         .build_unchecked(Manager {
             database_url: database_url.to_owned(),
+            lost,
         })
+}
+
+/// r2d2 reports every failed connect, several a second while the database
+/// is down (it keeps trying to fill the pool): this says it once.
+#[derive(Debug)]
+struct LostOnce {
+    lost: std::sync::Arc<AtomicBool>,
+    target: String,
+}
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LostOnce {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        if !self.lost.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "no database at {} ({}): answering 503 until it is back",
+                describe_target(&self.target),
+                connection_reason(&error.to_string(), &self.target)
+            );
+        }
+    }
 }
 
 #[derive(QueryableByName)]

@@ -234,6 +234,55 @@ fn present(conn: &mut PgConnection, table: &str) -> Result<String, SeedError> {
     })
 }
 
+/// What seeding `rows` large rows would take on disk, and what the
+/// database's disk has free, where both can be told.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiskEstimate {
+    pub bytes_per_row: f64,
+    pub needed: f64,
+    pub free: f64,
+}
+
+/// Estimates the disk a seed of `rows` needs (a sample of the plan's own
+/// rows, sized by PostgreSQL, plus the line pointer and the primary key's
+/// index entry) against what the data directory's disk has free. None when
+/// the free space cannot be told: a server on another machine or in a
+/// container, or a data directory this process cannot see.
+pub fn disk_estimate(
+    conn: &mut PgConnection,
+    plan: &SeedPlan,
+    rows: u64,
+) -> QueryResult<Option<DiskEstimate>> {
+    #[derive(QueryableByName)]
+    struct Sized {
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        bytes: f64,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        data_directory: Option<String>,
+    }
+    let sized = diesel::sql_query(format!(
+        "SELECT coalesce(avg(pg_column_size(t.*)), 0)::float8 AS bytes,
+                (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data_directory
+         FROM ({}) AS t",
+        plan.floor_select
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(1000_i64)
+    .get_result::<Sized>(conn)?;
+    // a heap line pointer, a btree entry of the bigint key with its own
+    // pointer, and the pages' free space and headers: about a tenth more
+    const PER_ROW: f64 = 4.0 + 20.0;
+    let bytes_per_row = (sized.bytes + PER_ROW) * 1.1;
+    let free = sized
+        .data_directory
+        .and_then(|dir| nix::sys::statvfs::statvfs(dir.as_str()).ok())
+        .map(|s| s.blocks_available() as f64 * s.fragment_size() as f64);
+    Ok(free.map(|free| DiskEstimate {
+        bytes_per_row,
+        needed: bytes_per_row * rows as f64,
+        free,
+    }))
+}
+
 /// This process's peak resident memory: what "constant memory at any N"
 /// is checked by (`manage bench` reads it from this line).
 pub fn peak_rss_mib() -> f64 {

@@ -92,10 +92,8 @@ where
     let pool = state.pool.clone();
     let scenario = state.scenario;
     web::block(move || {
-        let mut conn = pool.get().map_err(|error| {
-            tracing::warn!(%error, "no database connection");
-            ApiError::Unavailable
-        })?;
+        // the pool says once that the database is gone (db::pool)
+        let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
         // the pooled connection watches the database errors (a lost
         // connection is dropped); a bad request is the handler's own answer
         let outcome = conn.run(|conn| match work(conn, scenario) {

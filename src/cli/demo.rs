@@ -114,8 +114,13 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         let log_path = report_dir.join(format!("{name}.log"));
         let mut log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
+        // the server's own errors go to the log; the console says how many
+        // requests failed, step by step
+        super::log_to(log.try_clone().ok());
         let urls = (database.url.as_str(), replica_url.as_deref());
-        let report = match demo::run_project(project.scenario, urls, options, &mut log, &status) {
+        let ran = demo::run_project(project.scenario, urls, options, &mut log, &status);
+        super::log_to(None);
+        let report = match ran {
             Ok(report) => report,
             Err(DemoError::Interrupted(stopped)) => {
                 interrupted = Some(stopped);

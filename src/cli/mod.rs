@@ -1,4 +1,4 @@
-//! `manage`: the seeds' `python manage.py` commands, with Django's names.
+//! `manage`: the talk's `python manage.py` commands, with Django's names.
 //!
 //! One file per subcommand, each an `Args` struct and a `run` function writing
 //! to the `Write` it is given. [`main`] prints any error once, on one line,
@@ -28,7 +28,7 @@ use crate::db;
 #[command(
     name = "manage",
     version,
-    about = "The risky_migrations lab: run the seeds' migrations, seed, serve and measure",
+    about = "The risky_migrations lab: run the talk's migrations, fill their tables, serve and measure",
     after_help = "The project is --project, else PROJECT from the nearest .env. DATABASE_URL and PORT come from the project's .env; the environment overrides them."
 )]
 pub struct Cli {
@@ -51,13 +51,13 @@ pub enum Command {
     /// Fill the scenario's tables, the large one with --large-count rows (streams COPY)
     #[command(name = "seed_large_table")]
     SeedLargeTable(seed_large_table::Args),
-    /// Serve the seed's endpoints (Django's runserver)
+    /// Serve the project's endpoints (Django's runserver)
     Runserver(runserver::Args),
     /// Start, stop or inspect a local PostgreSQL for this project
     Localdb(localdb::Args),
     /// Request an endpoint on a schedule and report failures, p99 and outages
     Probe(probe::Args),
-    /// Run the seeds' walkthroughs automated, and measure what each step costs
+    /// Run the talk's walkthroughs automated, and measure what each step costs
     Demo(demo::Args),
     /// Measure seeding, the backfill and the endpoint against their floors
     Bench(bench::Args),
@@ -144,13 +144,41 @@ pub fn one_line(error: &anyhow::Error) -> String {
 /// The server's log: Django's one line per request, and warnings.
 pub const SERVER_LOG: &str = "info,actix_server=warn";
 
+/// Where the log goes instead of stderr while a command says so: the
+/// demo's per-project log, so the server's errors (the point of a risky
+/// step: the old release's reads failing) do not flood the console.
+static LOG_FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// Sends the log to `file` from now on (None: back to stderr).
+pub fn log_to(file: Option<std::fs::File>) {
+    if let Ok(mut sink) = LOG_FILE.lock() {
+        *sink = file;
+    }
+}
+
+/// The log's writer: the file [`log_to`] set, else stderr.
+struct LogSink;
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match LOG_FILE.lock().ok().as_deref_mut().and_then(Option::as_mut) {
+            Some(file) => file.write(buf),
+            None => io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
 /// Logs to stderr at `default` unless RUST_LOG says otherwise.
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
+        .with_writer(|| LogSink)
         // colours only for a person: a log file or a container's log gets plain text
         .with_ansi(io::stderr().is_terminal())
         .with_target(false)
@@ -217,10 +245,18 @@ pub fn progress_wanted() -> bool {
 /// Parses a row count or batch size: `1000000`, `1_000_000` or `1,000,000`.
 pub fn parse_count(text: &str) -> Result<u64, String> {
     let digits: String = text.chars().filter(|c| *c != '_' && *c != ',').collect();
+    // rows are counted (and keyed) in bigint: at most i64::MAX of them
+    let most = i64::MAX as u64;
     match digits.parse::<u64>() {
-        Ok(n) => Ok(n),
+        Ok(n) if n <= most => Ok(n),
         Err(_) if digits.starts_with('-') => Err(format!("must be zero or more, got {text}")),
-        Err(_) => Err(format!("must be a whole number, got {text:?}")),
+        Err(_) if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) => {
+            Err(format!("must be a whole number, got {text:?}"))
+        }
+        _ => Err(format!(
+            "is too large: at most {}, got {text}",
+            indicatif::HumanCount(most)
+        )),
     }
 }
 
@@ -402,7 +438,12 @@ mod tests {
         assert_eq!(parse_count("1_000_000"), Ok(1_000_000));
         assert_eq!(parse_count("1,000"), Ok(1000));
         assert!(parse_count("-5").unwrap_err().contains("zero or more"));
-        assert!(parse_count("ten").is_err());
+        assert!(parse_count("ten").unwrap_err().contains("whole number"));
+        assert!(
+            parse_count("99999999999999999999")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert!(parse_positive("0").is_err());
         assert!(parse_seconds("-1").is_err());
         assert_eq!(

@@ -14,7 +14,7 @@ pub struct Args {
     /// PORT or ADDR:PORT (default 127.0.0.1 and the project's PORT; `0:8002` means 0.0.0.0:8002)
     #[arg(value_name = "ADDRPORT")]
     pub addrport: Option<String>,
-    /// Database connections in the pool (default: twice the cores)
+    /// Database connections in the pool (the default is twice the cores)
     #[arg(long, default_value_t = crate::db::default_pool_size())]
     pub pool_size: u32,
     /// Which release of the app's code to run: proj05_drop_column's release
@@ -79,6 +79,19 @@ pub fn serve(
     )?;
     if project.scenario.deploy.is_some() {
         writeln!(out, "Running release {release} of the app's code")?;
+    }
+    // a server started before its database serves 503s until it answers:
+    // say so once, with the way to get one (the pool says when it is back)
+    match db::connect(&project.database_url) {
+        Err(error) => eprintln!(
+            "warning: {error}: serving 503s until it answers (start one with `manage localdb start`, or `docker compose up -d db` in {}/)",
+            project.name()
+        ),
+        Ok(mut conn) => {
+            if let Err(error) = crate::migrations::owner::check(&mut conn, project.scenario) {
+                anyhow::bail!(error);
+            }
+        }
     }
     writeln!(out, "Starting development server at http://{addr}/")?;
     writeln!(out, "Quit the server with CONTROL-C.")?;

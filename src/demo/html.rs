@@ -45,6 +45,7 @@ th:first-child, td:first-child { text-align: left; }
 .naive td:first-child { color: #ef6c00; }
 svg text { font-size: 11px; fill: #444; }
 .interrupted { color: #c62828; font-size: 1.2em; }
+.legend { font-size: 13px; color: #555; } .legend dt { font-weight: bold; } .legend dd { margin: 0 0 4px 1.5em; }
 </style></head><body>\n<h1>What each migration cost, measured</h1>\n",
     );
     let _ = writeln!(
@@ -59,11 +60,44 @@ svg text { font-size: 11px; fill: #444; }
             escape(&line)
         );
     }
+    summary(&mut page, report);
     for project in &report.projects {
         project_section(&mut page, project);
     }
     page.push_str("</body></html>\n");
     page
+}
+
+/// Every pattern's risky step beside its safe path, and what the columns
+/// mean.
+fn summary(page: &mut String, report: &DemoReport) {
+    if report.projects.is_empty() {
+        return;
+    }
+    page.push_str(
+        "<h2>Risky step against safe path, every pattern</h2>\n<table class=\"summary\">\n",
+    );
+    for (i, row) in super::report::summary_rows(&report.projects)
+        .iter()
+        .enumerate()
+    {
+        let cell = if i == 0 { "th" } else { "td" };
+        page.push_str("<tr>");
+        for text in row {
+            let _ = write!(page, "<{cell}>{}</{cell}>", escape(text));
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</table>\n<dl class=\"legend\">\n");
+    for (column, meaning) in super::report::LEGEND {
+        let _ = writeln!(
+            page,
+            "<dt>{}</dt><dd>{}</dd>",
+            escape(column),
+            escape(meaning)
+        );
+    }
+    page.push_str("</dl>\n");
 }
 
 fn project_section(page: &mut String, p: &ProjectReport) {

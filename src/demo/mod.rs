@@ -532,6 +532,17 @@ impl Instruments {
         })
     }
 
+    /// How many requests of every probe but the control have failed so far.
+    fn failures_so_far(&self) -> u64 {
+        let replica = self.replica.iter().map(|(_, reads, _)| reads);
+        [&self.reads, &self.writes]
+            .into_iter()
+            .chain(self.also.iter().map(|(_, probe)| probe))
+            .chain(replica)
+            .map(Probe::failures_so_far)
+            .sum()
+    }
+
     /// Why the lab's own measuring cannot be trusted from now on, if it
     /// cannot: its server stopped answering the control probe.
     fn lab_failure(&self) -> Option<String> {
@@ -615,6 +626,7 @@ fn walk(
             _ => None,
         };
         let start_ms = since(t0);
+        let failures_before = instruments.failures_so_far();
         let mut failed = None;
         match &step.action {
             Action::Wait => {
@@ -680,6 +692,12 @@ fn walk(
         }
         // let the traffic that queued drain before the next step
         crate::interrupt::sleep(options.settle);
+        match instruments.failures_so_far() - failures_before {
+            0 => {}
+            n => status(&format!(
+                "  {n} request(s) failed during it (the server's own errors are in the demo's log)"
+            )),
+        }
         if stop {
             break;
         }

@@ -473,6 +473,49 @@ const SUMMARY_HEADER: [&str; 7] = [
     "longest outage",
 ];
 
+/// What each column of the tables means: the HTML page's legend.
+pub const LEGEND: [(&str, &str); 8] = [
+    (
+        "lock (held)",
+        "the strongest lock the lock monitor (pg_locks, every 10 ms) saw the migration hold on the large table, and the longest it was seen held without a break; a lock shorter than the interval may go unseen",
+    ),
+    (
+        "rewrite",
+        "the table's file changed (pg_class.relfilenode): every row was copied",
+    ),
+    (
+        "ok/fail",
+        "the probes' requests in flight during the step; anything but 200 (reads) or 201 (writes) within the timeout is a failure",
+    ),
+    (
+        "max lat, p99",
+        "the slowest request and the 99th percentile, reads and writes",
+    ),
+    (
+        "longest outage",
+        "the longest any request waited, from being sent, for some request to succeed: milliseconds when all is well, the whole blocking time when the table is locked",
+    ),
+    (
+        "failed requests",
+        "(summary) every probe of the risky step, or of all the safe path's steps",
+    ),
+    (
+        "risky step",
+        "the migration as the talk's original project runs it",
+    ),
+    (
+        "safe path",
+        "the safe migrations (and any deploy) that do the same work, each with lock_timeout and retries",
+    ),
+];
+
+/// The summary as rows of cells, header first.
+pub fn summary_rows(reports: &[ProjectReport]) -> Vec<[String; 7]> {
+    std::iter::once(SUMMARY_HEADER.map(str::to_owned))
+        .chain(reports.iter().map(summary_cells))
+        .collect()
+}
+
 fn summary_cells(report: &ProjectReport) -> [String; 7] {
     let (risky, safe) = sides(report);
     let [r0, r1, r2] = risky.cells();
@@ -482,18 +525,11 @@ fn summary_cells(report: &ProjectReport) -> [String; 7] {
 
 /// Every pattern of the run, its risky step beside its safe path.
 pub fn write_summary(out: &mut dyn Write, reports: &[ProjectReport]) -> io::Result<()> {
-    let rows: Vec<[String; 7]> = reports.iter().map(summary_cells).collect();
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r[i].chars().count())
-            .chain([SUMMARY_HEADER[i].len()])
-            .max()
-            .unwrap_or(0)
-    };
+    let rows = summary_rows(reports);
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..7).map(width).collect();
     writeln!(out, "\nrisky step against safe path, every pattern:")?;
-    let header = SUMMARY_HEADER.map(str::to_owned);
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in &rows {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
@@ -513,10 +549,11 @@ pub fn write_summary_markdown(out: &mut dyn Write, reports: &[ProjectReport]) ->
     if reports.is_empty() {
         return Ok(());
     }
-    writeln!(out, "| {} |", SUMMARY_HEADER.join(" | "))?;
-    writeln!(out, "|---|---|---:|---:|---|---:|---:|")?;
-    for report in reports {
-        writeln!(out, "| {} |", summary_cells(report).join(" | "))?;
+    for (i, row) in summary_rows(reports).iter().enumerate() {
+        writeln!(out, "| {} |", row.join(" | "))?;
+        if i == 0 {
+            writeln!(out, "|---|---|---:|---:|---|---:|---:|")?;
+        }
     }
     writeln!(out)
 }

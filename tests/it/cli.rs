@@ -181,6 +181,10 @@ fn bad_input_gets_one_clear_line() {
         "must be a whole number",
     );
     fails_with(
+        db.manage(&["seed_large_table", "--large-count", "99999999999999999999"]),
+        "is too large: at most 9,223,372,036,854,775,807",
+    );
+    fails_with(
         db.manage(&["migrate", "--batch-size", "0"]),
         "must be at least 1",
     );
@@ -331,6 +335,82 @@ fn the_server_binary_serves_and_logs_each_request() {
     assert!(
         logged.contains("\"GET /list_large/ HTTP/1.1\" 200 ") && !logged.contains('\u{1b}'),
         "{logged}"
+    );
+}
+
+/// A count far beyond the database's disk is refused with an estimate,
+/// before anything is removed; `--yes` would seed anyway.
+#[test]
+fn a_seed_that_cannot_fit_on_the_disk_is_refused_with_an_estimate() {
+    let db = TestDb::new(PROJ04);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "30"]);
+    let stderr = fails_with(
+        db.manage(&["seed_large_table", "--large-count", "1000000000000000"]),
+        "rows need about",
+    );
+    assert!(
+        stderr.contains("free: not seeding (--yes to seed anyway)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM large_record"),
+        30,
+        "nothing removed"
+    );
+}
+
+/// `runserver` before its database: one warning naming the way to get one,
+/// then 503s; the pool says the database is gone once, not per retry.
+#[test]
+fn runserver_before_its_database_says_so_once_and_serves_503s() {
+    use std::io::Read;
+    let port = risky_migrations::localdb::free_port().unwrap();
+    let db_port = risky_migrations::localdb::free_port().unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{db_port}/nowhere");
+    let mut server =
+        crate::support::manage_command(PROJ04.project, &url, &["runserver", &port.to_string()])
+            .env("RUST_LOG", "info,actix_server=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let address = format!("http://127.0.0.1:{port}/list_large/");
+    let status = loop {
+        match ureq::get(&address).call() {
+            Err(ureq::Error::Status(status, _)) => break status,
+            Ok(response) => break response.status(),
+            Err(_) => std::thread::yield_now(),
+        }
+    };
+    assert_eq!(status, 503);
+    // the pool keeps retrying meanwhile: two more requests, each a 2 s wait
+    for _ in 0..2 {
+        assert!(matches!(
+            ureq::get(&address).call(),
+            Err(ureq::Error::Status(503, _))
+        ));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| !l.contains("\"GET ")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings.iter().any(|l| l.contains("manage localdb start")),
+        "{stderr}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("answering 503 until it is back")),
+        "{stderr}"
     );
 }
 

@@ -373,6 +373,12 @@ fn the_demo_report_opens_in_chromium() {
         "one band per step in the rendered page"
     );
     assert_eq!(dom.matches("<svg class=\"chart\"").count(), 1);
+    assert!(
+        dom.contains("<table class=\"summary\">"),
+        "the summary table"
+    );
+    assert!(dom.contains("<dl class=\"legend\">"), "its legend");
+    assert!(dom.contains("<td>proj07_add_foreign_key</td>"), "{dom}");
 }
 
 /// A safe step that never gets its lock gives up; the demo reports the

@@ -310,7 +310,16 @@ fn ctrl_c_during_the_backfill_stops_cleanly_and_says_how_to_resume() {
     assert!(!recorded(&db, "0004"));
     let filled = db.scalar("SELECT count(created_at_new) FROM large_record");
     assert_eq!(filled % 500, 0, "whole batches only: {filled}");
-    db.manage_ok(&["migrate", "0004"]);
+    // the next run says where it resumes, not a line per empty batch
+    let resumed = db.manage_ok(&["migrate", "0004", "--batch-size", "500"]);
+    let skipped: String = resumed
+        .split("resuming: the first ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no resuming line: {resumed}"))
+        .replace(',', "");
+    assert_eq!(skipped, filled.to_string(), "{resumed}");
+    assert!(!resumed.contains("backfilled: 0 rows"), "{resumed}");
     assert_eq!(
         db.scalar("SELECT count(*) FROM large_record WHERE created_at_new IS NULL"),
         0
@@ -378,8 +387,10 @@ fn two_migrators_at_once_both_succeed_and_the_work_is_done_once() {
 #[test]
 fn a_killed_migrator_releases_the_lock() {
     let db = TestDb::new(PROJ01);
-    db.manage_ok(&["migrate", "0003"]);
+    // seeded before the column exists: the backfill has every row to fill
+    db.manage_ok(&["migrate", "0001"]);
     db.manage_ok(&["seed_large_table", "--large-count", "20000"]);
+    db.manage_ok(&["migrate", "0003"]);
     let (mut child, mut lines) =
         db.spawn(&["migrate", "0004", "--batch-size", "500", "--pause", "0.05"]);
     lines
