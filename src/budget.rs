@@ -82,7 +82,8 @@ pub struct Limits {
 
 impl Limits {
     /// The budget on this run's database, standby and server.
-    pub fn on(self, (database_url, replica_url): (&str, Option<&str>), own_health: &str) -> Budget {
+    pub fn on(self, databases: crate::db::Databases<'_>, own_health: &str) -> Budget {
+        let (database_url, replica_url) = (databases.primary, databases.replica);
         Budget {
             max_replica_lag: self.max_replica_lag,
             replica_url: replica_url.map(kept),

@@ -100,6 +100,14 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Where a run works: the primary's database, and its copy on a hot
+/// standby if there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct Databases<'a> {
+    pub primary: &'a str,
+    pub replica: Option<&'a str>,
+}
+
 /// The server's pool size: twice the cores. Measured on 2 cores (`manage
 /// bench`): 4 connections kept p99 under 5 ms where 16 let PostgreSQL
 /// backends, HTTP workers and the load generator fight over the CPUs.

@@ -85,6 +85,17 @@ pub fn of(error: &DieselError) -> Condition {
     }
 }
 
+/// An error's first line, as a report quotes it (the server's words, in
+/// its language: for people, never for deciding).
+pub fn describe(error: &DieselError) -> String {
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or("error")
+        .to_owned()
+}
+
 /// Errors that may carry a diesel error somewhere in their chain.
 pub trait Classify {
     fn condition(&self) -> Condition;

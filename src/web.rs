@@ -137,7 +137,7 @@ async fn serve(
     Ok(HttpResponse::build(status)
         .content_type(actix_web::http::header::ContentType::json())
         .insert_header((
-            crate::probe::QUEUE_HEADER,
+            crate::instruments::probe::QUEUE_HEADER,
             format!("{:.1}", queued.as_secs_f64() * 1000.0),
         ))
         .body(reply.body))

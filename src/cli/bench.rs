@@ -121,16 +121,19 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         figures.extend(part(
             "backfill",
             bench::backfill(
-                bench::Servers {
-                    database_url: &database.url,
-                    replica_url: replica_url.as_deref(),
+                crate::db::Databases {
+                    primary: &database.url,
+                    replica: replica_url.as_deref(),
                 },
                 project.scenario,
-                (&args.batch_sizes, args.batch_time),
-                (
-                    args.budget.limits(args.replica),
-                    &dir.join("budgeted-backfill.log"),
-                ),
+                bench::backfill::Batches {
+                    sizes: &args.batch_sizes,
+                    time: args.batch_time,
+                },
+                bench::backfill::BudgetRun {
+                    limits: args.budget.limits(args.replica),
+                    log: &dir.join("budgeted-backfill.log"),
+                },
                 &status,
             ),
         )?);

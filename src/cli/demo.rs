@@ -117,7 +117,10 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         // the server's own errors go to the log; the console says how many
         // requests failed, step by step
         super::log_to(log.try_clone().ok());
-        let urls = (database.url.as_str(), replica_url.as_deref());
+        let urls = crate::db::Databases {
+            primary: &database.url,
+            replica: replica_url.as_deref(),
+        };
         let ran = demo::run_project(project.scenario, urls, options, &mut log, &status);
         super::log_to(None);
         let report = match ran {

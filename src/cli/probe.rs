@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::probe::{self, Method, NoAnswer, Probe, ProbeConfig, Sample, Summary};
+use crate::instruments::probe::{self, Method, NoAnswer, Probe, ProbeConfig, Sample, Summary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,26 +1,11 @@
-//! The demo's report as one self-contained HTML page: per project, the table
-//! and an inline SVG chart of request latency over time (log scale), failures
-//! marked, each step a shaded band. No script, no network: it opens anywhere.
+//! The demo's report as one self-contained HTML page: the summary, and per
+//! project the table and the chart of request latency over time
+//! ([`crate::instruments::html`]), each step a shaded band.
 
 use std::fmt::Write as _;
 
 use super::report::{DemoReport, ProjectReport, StepKind, duration};
-use crate::probe::Sample;
-
-const WIDTH: f64 = 1000.0;
-const HEIGHT: f64 = 340.0;
-const LEFT: f64 = 60.0;
-const RIGHT: f64 = 20.0;
-/// Room above the plot for the steps' numbers, where no mark can hide them.
-const TOP: f64 = 40.0;
-const BOTTOM: f64 = 40.0;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::instruments::html::{self, Band, Frame, Series, escape};
 
 fn band_color(kind: StepKind) -> &'static str {
     match kind {
@@ -137,86 +122,36 @@ fn project_section(page: &mut String, p: &ProjectReport) {
 }
 
 fn chart(page: &mut String, p: &ProjectReport) {
-    let end = p.end_ms.max(1.0);
-    let top_ms = p.timeout_ms.max(10.0);
-    let x = |ms: f64| LEFT + (ms / end).clamp(0.0, 1.0) * (WIDTH - LEFT - RIGHT);
-    let y = |ms: f64| {
-        let fraction = ms.clamp(1.0, top_ms).log10() / top_ms.log10();
-        HEIGHT - BOTTOM - fraction * (HEIGHT - TOP - BOTTOM)
-    };
-    let _ = writeln!(
+    let bands: Vec<Band<'_>> = p
+        .steps
+        .iter()
+        .map(|s| Band {
+            name: &s.name,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            color: band_color(s.kind),
+        })
+        .collect();
+    let series = [
+        Series {
+            samples: &p.reads,
+            class: "read",
+            color: "#1e88e5",
+        },
+        Series {
+            samples: &p.writes,
+            class: "write",
+            color: "#2e7d32",
+        },
+    ];
+    html::chart(
         page,
-        "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"request latency over time\">"
+        &bands,
+        &series,
+        Frame {
+            end_ms: p.end_ms,
+            top_ms: p.timeout_ms,
+            caption: "● reads  ● writes (green)  ✕ failures; bands: grey baseline, red risky, green safe, orange naive (rolled back); numbers are the steps' rows",
+        },
     );
-    for (i, s) in p.steps.iter().enumerate() {
-        let (x0, x1) = (x(s.start_ms), x(s.end_ms));
-        let _ = writeln!(
-            page,
-            "<rect class=\"band\" data-step=\"{}\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\" fill-opacity=\"0.18\"><title>{} ({})</title></rect>",
-            escape(&s.name),
-            (x1 - x0).max(2.0),
-            HEIGHT - TOP - BOTTOM,
-            band_color(s.kind),
-            escape(&s.name),
-            duration(s.duration_ms)
-        );
-        let _ = writeln!(
-            page,
-            "<text x=\"{x0:.1}\" y=\"{:.1}\" fill=\"{}\">{}</text>",
-            TOP - 4.0 - (i % 2) as f64 * 12.0,
-            band_color(s.kind),
-            i + 1
-        );
-    }
-    // axes: latency decades, and seconds
-    let mut decade = 1.0;
-    while decade <= top_ms {
-        let _ = writeln!(
-            page,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"4\" y=\"{:.1}\">{}</text>",
-            WIDTH - RIGHT,
-            y(decade) + 4.0,
-            duration(decade),
-            y = y(decade)
-        );
-        decade *= 10.0;
-    }
-    let step_s = ((end / 1000.0 / 10.0).ceil()).max(1.0);
-    let mut t = 0.0;
-    while t * 1000.0 <= end {
-        let _ = writeln!(
-            page,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{t:.0} s</text>",
-            x(t * 1000.0) - 6.0,
-            HEIGHT - BOTTOM + 16.0
-        );
-        t += step_s;
-    }
-    let mut dots = |samples: &[Sample], class: &str, color: &str| {
-        for s in samples {
-            let (cx, cy) = (x(s.sent_ms), y(s.latency_ms));
-            if s.ok {
-                let _ = write!(
-                    page,
-                    "<circle class=\"{class}\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"1.8\" fill=\"{color}\"/>"
-                );
-            } else {
-                let _ = write!(
-                    page,
-                    "<path class=\"failure\" d=\"M{:.1} {:.1}l5 5m0 -5l-5 5\" stroke=\"#d50000\" stroke-width=\"1.5\"/>",
-                    cx - 2.5,
-                    cy - 2.5
-                );
-            }
-        }
-        page.push('\n');
-    };
-    dots(&p.reads, "read", "#1e88e5");
-    dots(&p.writes, "write", "#2e7d32");
-    let _ = writeln!(
-        page,
-        "<text x=\"{LEFT}\" y=\"{:.1}\">● reads  ● writes (green)  ✕ failures; bands: grey baseline, red risky, green safe, orange naive (rolled back); numbers are the steps' rows</text>",
-        HEIGHT - 6.0
-    );
-    page.push_str("</svg>\n");
 }

@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::locks::{LockMode, LockSummary};
-use crate::probe::{self, Sample, Summary};
+use crate::instruments::locks::{LockMode, LockSummary};
+use crate::instruments::probe::{self, Sample, Summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StepKind {
@@ -60,13 +60,13 @@ pub struct StepReport {
     /// With a standby (`--replica`): the WAL the step wrote, the standby's
     /// lag, what its readers saw.
     #[serde(default)]
-    pub replica: Option<super::replica::ReplicaStep>,
+    pub replica: Option<crate::instruments::replica::ReplicaStep>,
     /// The steady writers' writes that waited (`--writers`).
     #[serde(default)]
     pub slow_writes: SlowWrites,
 }
 
-/// The steady writers' inserts and updates that took [`super::load::SLOW_WRITE`] or
+/// The steady writers' inserts and updates that took [`crate::instruments::load::SLOW_WRITE`] or
 /// longer during a step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SlowWrites {
@@ -76,7 +76,7 @@ pub struct SlowWrites {
 
 impl SlowWrites {
     /// Those that started in `[from, until)`.
-    pub fn during(slow: &[super::load::SlowWrite], (from, until): (f64, f64)) -> Self {
+    pub fn during(slow: &[crate::instruments::load::SlowWrite], (from, until): (f64, f64)) -> Self {
         slow.iter()
             .filter(|s| s.at_ms >= from && s.at_ms < until)
             .fold(SlowWrites::default(), |sum, s| SlowWrites {
@@ -173,7 +173,7 @@ pub struct ProjectReport {
     pub writes_acknowledged: usize,
     /// What the steady writers did (`--writers`).
     #[serde(default)]
-    pub writers: super::load::WriterCounts,
+    pub writers: crate::instruments::load::WriterCounts,
     /// Rows in the large table at the end: seeded + writers' inserts + probe
     /// writes that landed, checked equal.
     #[serde(default)]
@@ -219,14 +219,7 @@ pub fn interrupted_line(report: &DemoReport) -> Option<String> {
     })
 }
 
-/// `12 ms`, `41.2 s`.
-pub fn duration(ms: f64) -> String {
-    if ms < 999.5 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
-}
+pub use crate::instruments::duration;
 
 fn ok_fail(s: &Summary) -> String {
     format!("{}/{}", s.requests - s.failures, s.failures)
@@ -335,7 +328,7 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
             "{}: {} of the steady writers' inserts and updates waited {} or more, the longest {} (for a lock the step held or queued for, or a server slowed down)",
             step.name,
             step.slow_writes.count,
-            duration(super::load::SLOW_WRITE.as_secs_f64() * 1000.0),
+            duration(crate::instruments::load::SLOW_WRITE.as_secs_f64() * 1000.0),
             duration(step.slow_writes.longest_ms)
         ));
     }
@@ -368,7 +361,7 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
         indicatif::HumanCount(report.rows_in_table.max(0) as u64),
         report.late_writes
     ));
-    if report.writers != super::load::WriterCounts::default() {
+    if report.writers != crate::instruments::load::WriterCounts::default() {
         let w = &report.writers;
         let error = w
             .first_error
@@ -396,7 +389,7 @@ pub fn notes(report: &ProjectReport) -> Vec<String> {
 /// the handler ran, under a lock that does not block reads.
 fn queued_reads(step: &StepReport) -> bool {
     step.lock
-        .is_some_and(|m| m < crate::locks::LockMode::AccessExclusive)
+        .is_some_and(|m| m < crate::instruments::locks::LockMode::AccessExclusive)
         && step.reads.max_queue_ms > 100.0
         && step.reads.max_queue_ms > step.reads.max_ms / 2.0
 }

@@ -3,7 +3,6 @@
 //! and retries; the way down clears it again, batched too. Its naive twin
 //! is one `UPDATE` of the whole table in one transaction.
 
-use std::any::Any;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -163,7 +162,10 @@ impl Recipe for BatchedBackfill {
         })
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn backfill(&self) -> Option<super::Backfilled> {
+        Some(super::Backfilled {
+            specs: self.specs,
+            default_batch_size: self.default_batch_size,
+        })
     }
 }

@@ -15,7 +15,6 @@
 //! Re-running after an interruption finishes the job: step 1 is skipped when
 //! the check is already there.
 
-use std::any::Any;
 use std::io::Write;
 
 use diesel::prelude::*;
@@ -156,9 +155,5 @@ impl Recipe for CheckNotNull {
             }
         }
         Ok(None)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

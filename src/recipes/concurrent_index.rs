@@ -19,7 +19,6 @@
 //! a backoff, as it does any failure but a unique violation, a lost
 //! connection or Ctrl-C.
 
-use std::any::Any;
 use std::io::Write;
 use std::time::Instant;
 
@@ -341,9 +340,5 @@ DROP INDEX CONCURRENTLY {};
             IndexState::Invalid => Some(format!("index {} is INVALID", self.0.name)),
             IndexState::Absent => Some(format!("index {} is missing", self.0.name)),
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

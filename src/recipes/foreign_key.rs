@@ -20,7 +20,6 @@
 //! recipe gives back the risky migration's state. Its naive twin is the
 //! risky migration itself.
 
-use std::any::Any;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -206,9 +205,5 @@ END $$;
             }
         }
         Ok(None)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -16,7 +16,6 @@ pub mod committed;
 pub mod concurrent_index;
 pub mod foreign_key;
 
-use std::any::Any;
 use std::io::Write;
 
 use diesel::prelude::*;
@@ -112,8 +111,20 @@ pub trait Recipe: Send + Sync + 'static {
         let _ = conn;
         Ok(None)
     }
-    /// For the benchmark, which measures some recipes' hot paths.
-    fn as_any(&self) -> &dyn Any;
+    /// What it fills in batches, if it is a batched backfill: the columns
+    /// (one per table, in order) and the rows per batch by default. The
+    /// demo runs it again within a budget, the benchmark against one
+    /// UPDATE, the tests check what it wrote.
+    fn backfill(&self) -> Option<Backfilled> {
+        None
+    }
+}
+
+/// What a batched backfill fills ([`Recipe::backfill`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Backfilled {
+    pub specs: &'static [crate::backfill::BackfillSpec],
+    pub default_batch_size: u64,
 }
 
 /// Runs `body` between the seed's banner lines.

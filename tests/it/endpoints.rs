@@ -181,7 +181,7 @@ fn connections_the_server_lost_are_replaced() {
 /// so it never inserts into a schema it did not look at.
 #[test]
 fn writes_queued_behind_the_risky_step_answer_201_both_ways() {
-    use risky_migrations::demo::load::Holder;
+    use risky_migrations::instruments::load::Holder;
     let db = TestDb::new(PROJ01);
     db.manage_ok(&["migrate", "0001"]);
     db.manage_ok(&["seed_large_table", "--large-count", "1000"]);

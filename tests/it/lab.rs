@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use risky_migrations::demo::{self, DemoError};
-use risky_migrations::locks::{self, LockMode, LockMonitor, LockSample};
-use risky_migrations::probe::{self, Method, Probe, ProbeConfig, Sample};
+use risky_migrations::instruments::locks::{self, LockMode, LockMonitor, LockSample};
+use risky_migrations::instruments::probe::{self, Method, Probe, ProbeConfig, Sample};
 use risky_migrations::scenarios;
 
 use crate::support::{PROJ03, PROJ04, PROJ07, TestDb};
@@ -81,7 +81,7 @@ fn the_probe_counts_500s_and_hangs_as_failures_and_times_the_outage_exactly() {
     );
     assert_eq!(
         samples[5].error,
-        Some(risky_migrations::probe::NoAnswer::Timeout)
+        Some(risky_migrations::instruments::probe::NoAnswer::Timeout)
     );
 
     let refs: Vec<&Sample> = samples.iter().collect();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use risky_migrations::demo::load::Holder;
+use risky_migrations::instruments::load::Holder;
 use serde_json::json;
 
 use crate::support::{PROJ03, PROJ05, PROJ07, TestDb, TestServer};

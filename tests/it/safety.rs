@@ -7,7 +7,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
-use risky_migrations::demo::load::Holder;
+use risky_migrations::instruments::load::Holder;
 
 use crate::support::{Lang, PROJ01, PROJ04, TestDb};
 

@@ -12,7 +12,6 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use risky_migrations::localdb::{Binaries, Durability, Throwaway};
-use risky_migrations::recipes::BatchedBackfill;
 use risky_migrations::{db, scenarios, web};
 
 /// What the tests need to know of a project that its scenario does not
@@ -113,7 +112,7 @@ impl Case {
         self.scenario()
             .rust_migrations
             .iter()
-            .find_map(|(_, r)| r.as_any().downcast_ref::<BatchedBackfill>())
+            .find_map(|(_, r)| r.backfill())
             .and_then(|b| b.specs.last())
             .expect("a batched backfill")
     }

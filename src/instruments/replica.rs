@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget;
 use crate::db::{self, DbError};
-use crate::probe::Summary;
+use crate::instruments::probe::Summary;
 
 #[derive(QueryableByName)]
 struct Locks {

@@ -1,5 +1,8 @@
-//! What production adds to the demo: a session holding the table in a long
-//! transaction (`--hold-lock`), and steady writers (`--writers`).
+//! Load and conditions: what production adds to a run. A session holding
+//! the table in a long transaction (`--hold-lock`), steady writers as a
+//! scenario's release writes (`demo --writers`), and SQL clients running
+//! given queries in a loop (`rehearse --load`), each query timed like a
+//! probe's request.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -200,5 +203,162 @@ impl Writers {
         };
         let slow = self.slow.lock().map(|s| s.clone()).unwrap_or_default();
         (counts, slow)
+    }
+}
+
+/// A query the SQL load runs: at most one parameter, `$1`, bound as text
+/// (the SQL casts it) to one of `values` in turn.
+#[derive(Debug, Clone)]
+pub struct LoadQuery {
+    /// How reports name it: `pk read users`, `insert orders`.
+    pub label: String,
+    pub sql: String,
+    pub values: Vec<String>,
+}
+
+/// SQL clients, each running the queries in turn.
+#[derive(Debug, Clone)]
+pub struct SqlLoadSetup {
+    pub clients: usize,
+    pub queries: Vec<LoadQuery>,
+    /// A client's pause between two queries.
+    pub pause: Duration,
+    /// A query that takes longer fails (`statement_timeout`), as a request
+    /// a client gave up on.
+    pub timeout: Duration,
+}
+
+/// The SQL load, running.
+pub struct SqlLoad {
+    stop: Arc<AtomicBool>,
+    failed: Arc<AtomicU64>,
+    threads: Vec<JoinHandle<Vec<(usize, crate::instruments::probe::Sample)>>>,
+    labels: Vec<String>,
+}
+
+/// What the SQL load saw: per query, every run, in the order sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadMeasured {
+    pub queries: Vec<(String, Vec<crate::instruments::probe::Sample>)>,
+}
+
+impl LoadMeasured {
+    /// Every run of every query, in the order sent.
+    pub fn all(&self) -> Vec<crate::instruments::probe::Sample> {
+        let mut all: Vec<_> = self
+            .queries
+            .iter()
+            .flat_map(|(_, s)| s.iter().cloned())
+            .collect();
+        all.sort_by(|a, b| a.sent_ms.total_cmp(&b.sent_ms));
+        all
+    }
+}
+
+impl SqlLoad {
+    /// Connects every client (failing now if one cannot) and starts them.
+    pub fn start(
+        database_url: &str,
+        setup: &SqlLoadSetup,
+        t0: Instant,
+    ) -> Result<SqlLoad, DbError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicU64::new(0));
+        let queries = Arc::new(setup.queries.clone());
+        let mut threads = Vec::new();
+        for client in 0..setup.clients {
+            let mut conn = db::connect(database_url)?;
+            conn.batch_execute(&format!(
+                "SET application_name = 'risky_migrations load'; SET statement_timeout = {}",
+                setup.timeout.as_millis().max(1)
+            ))?;
+            let (stop, failed, queries) = (stop.clone(), failed.clone(), queries.clone());
+            let pause = setup.pause;
+            threads.push(std::thread::spawn(move || {
+                let mut samples = Vec::new();
+                let mut round = client as u64;
+                while !stop.load(Ordering::Relaxed) && !queries.is_empty() {
+                    round += 1;
+                    let which = (round as usize) % queries.len();
+                    let sample = run_query(&mut conn, &queries[which], round, t0);
+                    if !sample.ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    samples.push((which, sample));
+                    std::thread::sleep(pause);
+                }
+                samples
+            }));
+        }
+        Ok(SqlLoad {
+            stop,
+            failed,
+            threads,
+            labels: setup.queries.iter().map(|q| q.label.clone()).collect(),
+        })
+    }
+
+    pub fn failures_so_far(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Stops the clients (each finishes the query it runs) and returns what
+    /// they saw.
+    pub fn finish(mut self) -> LoadMeasured {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut queries: Vec<(String, Vec<_>)> = self
+            .labels
+            .iter()
+            .map(|l| (l.clone(), Vec::new()))
+            .collect();
+        for thread in std::mem::take(&mut self.threads) {
+            for (which, sample) in thread.join().unwrap_or_default() {
+                if let Some((_, samples)) = queries.get_mut(which) {
+                    samples.push(sample);
+                }
+            }
+        }
+        for (_, samples) in &mut queries {
+            samples.sort_by(|a, b| a.sent_ms.total_cmp(&b.sent_ms));
+        }
+        LoadMeasured { queries }
+    }
+}
+
+impl Drop for SqlLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs one query with the next of its values, timed.
+pub fn run_query(
+    conn: &mut PgConnection,
+    query: &LoadQuery,
+    round: u64,
+    t0: Instant,
+) -> crate::instruments::probe::Sample {
+    let sent = Instant::now();
+    let value =
+        (!query.values.is_empty()).then(|| &query.values[(round as usize) % query.values.len()]);
+    let done = match value {
+        Some(value) => diesel::sql_query(&query.sql)
+            .bind::<Text, _>(value)
+            .execute(conn),
+        None => diesel::sql_query(&query.sql).execute(conn),
+    };
+    let latency_ms = sent.elapsed().as_secs_f64() * 1000.0;
+    crate::instruments::probe::Sample {
+        number: round,
+        sent_ms: sent.duration_since(t0).as_secs_f64() * 1000.0,
+        latency_ms,
+        queue_ms: None,
+        status: None,
+        error: done
+            .as_ref()
+            .err()
+            .map(|e| crate::instruments::probe::NoAnswer::Other(crate::pg_error::describe(e))),
+        id: None,
+        ok: done.is_ok(),
     }
 }
