@@ -71,9 +71,7 @@ pub enum BackfillError {
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
-    #[error("watching the sessions the backfill blocks: {0}")]
-    Watcher(String),
+    Budget(#[from] crate::budget::BudgetError),
 }
 
 /// Which way a walk goes: filling NULLs, or clearing them again (the way down).
@@ -221,9 +219,67 @@ fn batch_statement(spec: &BackfillSpec, way: Way, lo: &str, hi: &str) -> String 
     }
 }
 
-/// One walk over the id range, re-reading the upper bound when it gets there
-/// so rows inserted meanwhile are covered too. Returns the rows it changed
-/// and the time its budget paused it.
+/// Where a walk is, and what it has said.
+struct Cursor {
+    /// The ids done are up to `lo`; the table's ids go up to `hi`.
+    lo: i64,
+    hi: i64,
+    /// Where the walk started, and whether every batch so far found
+    /// nothing to do (a resumed walk says so once, not per batch).
+    first: i64,
+    quiet: bool,
+    batch: i64,
+    number: u64,
+    done: u64,
+    since_vacuum: u64,
+}
+
+impl Cursor {
+    /// After the budget's check: smaller batches when a limit was exceeded
+    /// (less WAL at a time, shorter row locks); back toward the size asked
+    /// for when all is well, unless batches follow a target time.
+    fn resize(&mut self, waited: Waited, timed: bool, configured: i64) {
+        match waited {
+            Waited::Paused => self.batch = (self.batch / 2).max(MIN_BATCH),
+            Waited::No if !timed => self.batch = self.batch.saturating_mul(2).min(configured),
+            _ => {}
+        }
+    }
+
+    /// The line for the batch that just ran up to `upper`, if one is due.
+    fn line(&mut self, (rows, took): (u64, Duration), upper: i64, verb: &str) -> Option<String> {
+        let was_quiet = self.quiet;
+        self.quiet &= rows == 0 && upper < self.hi;
+        let number = self.number;
+        let batch = || {
+            format!(
+                "Batch {number} {verb}: {} rows ({:.1}s)",
+                HumanCount(rows),
+                took.as_secs_f64()
+            )
+        };
+        let ids = |to: i64| HumanCount(u64::try_from(to - self.first).unwrap_or(0));
+        match (was_quiet, self.quiet, rows) {
+            (_, true, _) => None,
+            (true, false, 0) => Some(format!(
+                "nothing left to do: all {} ids were already {verb}",
+                ids(upper.min(self.hi))
+            )),
+            (true, false, _) if number > 1 => Some(format!(
+                "resuming: the first {} ids were already {verb}; {}",
+                ids(self.lo),
+                batch()
+            )),
+            _ => Some(batch()),
+        }
+    }
+}
+
+/// Walks the primary key in ranges of `options.batch_size` ids, one short
+/// transaction per batch (with `options.lock`'s timeout and retries),
+/// pausing and shrinking where the budget says, and looks again for a
+/// larger max id at the end, so rows inserted meanwhile are covered too.
+/// Returns the rows it changed and the time its budget paused it.
 fn walk(
     conn: &mut PgConnection,
     spec: &BackfillSpec,
@@ -235,125 +291,121 @@ fn walk(
         return Err(BackfillError::ZeroBatch);
     }
     let configured = i64::try_from(options.batch_size).unwrap_or(i64::MAX);
-    let mut batch = configured;
     let bounds = diesel::sql_query(format!(
         "SELECT min(id) - 1 AS lo, max(id) AS hi FROM {}",
         spec.table
     ))
     .get_result::<Bounds>(conn)?;
-    let (Some(mut lo), Some(mut hi)) = (bounds.lo, bounds.hi) else {
+    let (Some(lo), Some(hi)) = (bounds.lo, bounds.hi) else {
         return Ok((0, Paused::default()));
+    };
+    let mut at = Cursor {
+        lo,
+        hi,
+        first: lo,
+        quiet: true,
+        batch: configured,
+        number: 0,
+        done: 0,
+        since_vacuum: 0,
     };
     let bar = progress_bar(options.progress, u64::try_from(hi - lo).unwrap_or(0));
     let verb = match way {
         Way::Fill => "backfilled",
         Way::Clear => "cleared",
     };
-    let (mut done, mut number, mut since_vacuum) = (0u64, 0u64, 0u64);
-    // a resumed run walks past what an earlier one did without a line per
-    // empty batch: one line says where it resumes
-    let first = lo;
-    let mut quiet = true;
+    let say = |out: &mut dyn Write, line: &str| {
+        bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))
+    };
     let mut watch = Watch::new(options.budget, conn)?;
     let walk_started = Instant::now();
     let interrupted = |number| BackfillError::Interrupted {
         table: spec.table.to_owned(),
         batch: number,
     };
-    while lo < hi {
+    while at.lo < at.hi {
         if crate::interrupt::requested() {
-            return Err(interrupted(number));
+            return Err(interrupted(at.number));
         }
         if let Some(watch) = watch.as_mut() {
-            match bar.suspend(|| watch.wait(conn, out))? {
-                Waited::Interrupted => return Err(interrupted(number)),
-                // a limit exceeded: smaller batches, less WAL at a time and
-                // shorter row locks
-                Waited::Paused => batch = (batch / 2).max(MIN_BATCH),
-                // all well: back toward the size asked for
-                Waited::No if options.batch_time.is_none() => {
-                    batch = batch.saturating_mul(2).min(configured);
-                }
-                Waited::No => {}
+            let waited = bar.suspend(|| watch.wait(conn, out))?;
+            if waited == Waited::Interrupted {
+                return Err(interrupted(at.number));
             }
+            at.resize(waited, options.batch_time.is_some(), configured);
         }
-        let upper = lo.saturating_add(batch);
-        let started = Instant::now();
-        // the bounds are integers written as literals: the batch runs inside
-        // pg_error's block (a lock timeout is told apart in any language),
-        // and a block takes no binds
-        let bounded = batch_statement(spec, way, &lo.to_string(), &upper.to_string());
-        let run = |conn: &mut PgConnection, _: &mut dyn Write| {
-            crate::pg_error::execute_counted(conn, &bounded)
-        };
-        let rows = match &options.lock {
-            Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
-            None => run(conn, out)?,
-        };
-        let took = started.elapsed();
-        number += 1;
-        done += rows;
-        let was_quiet = quiet;
-        quiet &= rows == 0 && upper < hi;
-        let skipped = HumanCount(u64::try_from(lo - first).unwrap_or(0));
-        let line = match (was_quiet, quiet, rows) {
-            (_, true, _) => None,
-            (true, false, 0) => Some(format!(
-                "nothing left to do: all {} ids were already {verb}",
-                HumanCount(u64::try_from(upper.min(hi) - first).unwrap_or(0))
-            )),
-            (true, false, _) if number > 1 => Some(format!(
-                "resuming: the first {skipped} ids were already {verb}; Batch {number} {verb}: {} rows ({:.1}s)",
-                HumanCount(rows),
-                took.as_secs_f64()
-            )),
-            _ => Some(format!(
-                "Batch {number} {verb}: {} rows ({:.1}s)",
-                HumanCount(rows),
-                took.as_secs_f64()
-            )),
-        };
-        if let Some(line) = line {
-            let line = format!("[{}] {line}", timing::stamp_clock());
-            bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
+        let upper = at.lo.saturating_add(at.batch);
+        let (rows, took) = batch(conn, (spec, way), (at.lo, upper), &options, out)?;
+        at.number += 1;
+        at.done += rows;
+        at.since_vacuum += rows;
+        if let Some(line) = at.line((rows, took), upper, verb) {
+            say(out, &format!("[{}] {line}", timing::stamp_clock()))?;
         }
-        since_vacuum += rows;
         if options
             .vacuum_every
-            .is_some_and(|every| since_vacuum >= every)
+            .is_some_and(|every| at.since_vacuum >= every)
         {
-            let line = vacuum(conn, spec)?;
-            bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))?;
-            since_vacuum = 0;
+            say(out, &vacuum(conn, spec)?)?;
+            at.since_vacuum = 0;
         }
-        bar.inc(u64::try_from(upper.min(hi) - lo).unwrap_or(0));
-        lo = upper;
+        bar.inc(u64::try_from(upper.min(at.hi) - at.lo).unwrap_or(0));
+        at.lo = upper;
         if let Some(target) = options.batch_time {
-            batch = next_batch(batch, took, target);
+            at.batch = next_batch(at.batch, took, target);
         }
-        if lo >= hi {
-            let now = diesel::sql_query(format!(
-                "SELECT 0::bigint AS lo, max(id) AS hi FROM {}",
-                spec.table
-            ))
-            .get_result::<Bounds>(conn)?;
-            if let Some(new_hi) = now.hi.filter(|h| *h > hi) {
-                bar.inc_length(u64::try_from(new_hi - hi).unwrap_or(0));
-                hi = new_hi;
-            }
+        if at.lo >= at.hi
+            && let Some(new_hi) = max_id(conn, spec)?.filter(|h| *h > at.hi)
+        {
+            bar.inc_length(u64::try_from(new_hi - at.hi).unwrap_or(0));
+            at.hi = new_hi;
         }
-        if lo < hi && !options.pause.is_zero() {
+        if at.lo < at.hi && !options.pause.is_zero() {
             std::thread::sleep(options.pause);
         }
     }
     bar.finish_and_clear();
     let Some(watch) = &watch else {
-        return Ok((done, Paused::default()));
+        return Ok((at.done, Paused::default()));
     };
-    for line in watch.summary(done, walk_started.elapsed()) {
+    for line in watch.summary(at.done, walk_started.elapsed()) {
         writeln!(out, "{line}")?;
     }
-    Ok((done, watch.total_paused()))
+    Ok((at.done, watch.total_paused()))
+}
+
+/// One batch, `(lo, upper]`, with the lock policy's retries: the rows it
+/// changed and how long it took.
+fn batch(
+    conn: &mut PgConnection,
+    (spec, way): (&BackfillSpec, Way),
+    (lo, upper): (i64, i64),
+    options: &BackfillOptions,
+    out: &mut dyn Write,
+) -> Result<(u64, Duration), BackfillError> {
+    let started = Instant::now();
+    // the bounds are integers written as literals: the batch runs inside
+    // pg_error's block (a lock timeout is told apart in any language),
+    // and a block takes no binds
+    let bounded = batch_statement(spec, way, &lo.to_string(), &upper.to_string());
+    let run = |conn: &mut PgConnection, _: &mut dyn Write| {
+        crate::pg_error::execute_counted(conn, &bounded)
+    };
+    let rows = match &options.lock {
+        Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
+        None => run(conn, out)?,
+    };
+    Ok((rows, started.elapsed()))
+}
+
+/// The table's largest id now (rows inserted while the walk ran).
+fn max_id(conn: &mut PgConnection, spec: &BackfillSpec) -> QueryResult<Option<i64>> {
+    diesel::sql_query(format!(
+        "SELECT 0::bigint AS lo, max(id) AS hi FROM {}",
+        spec.table
+    ))
+    .get_result::<Bounds>(conn)
+    .map(|b| b.hi)
 }
 
 /// Vacuums the table between batches, so the space of the row versions the

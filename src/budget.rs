@@ -35,9 +35,22 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer};
 
-use crate::backfill::BackfillError;
 use crate::db::{self, DbError};
 use crate::timing;
+
+/// What can stop a budget from being kept: the database, the output, or
+/// the watcher of the sessions a batch blocks.
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetError {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("watching the sessions the backfill blocks: {0}")]
+    Watcher(String),
+}
 
 /// The limits a backfill keeps to.
 #[derive(Debug, Clone, Copy, Default)]
@@ -329,13 +342,13 @@ impl Watcher {
     }
 
     /// What it saw since the last time it was asked.
-    fn take(&self) -> Result<Blocked, BackfillError> {
+    fn take(&self) -> Result<Blocked, BudgetError> {
         let mut seen = self
             .seen
             .lock()
-            .map_err(|_| BackfillError::Watcher("the watcher thread panicked".to_owned()))?;
+            .map_err(|_| BudgetError::Watcher("the watcher thread panicked".to_owned()))?;
         if let Some(failed) = seen.failed.take() {
-            return Err(BackfillError::Watcher(failed));
+            return Err(BudgetError::Watcher(failed));
         }
         Ok(std::mem::take(&mut seen.recent))
     }
@@ -429,7 +442,7 @@ const MAX_BLOCKED_PAUSE: Duration = Duration::from_secs(1);
 impl Watch {
     /// A watch for `budget`, if it sets a limit; `conn` is the backfill's
     /// own session (the one whose locks are watched).
-    pub fn new(budget: Budget, conn: &mut PgConnection) -> Result<Option<Watch>, BackfillError> {
+    pub fn new(budget: Budget, conn: &mut PgConnection) -> Result<Option<Watch>, BudgetError> {
         if !budget.is_set() {
             return Ok(None);
         }
@@ -454,7 +467,7 @@ impl Watch {
                 paused: Paused::default(),
             }),
             (Some(_), None) => {
-                return Err(BackfillError::Watcher(
+                return Err(BudgetError::Watcher(
                     "--max-blocked-sessions needs the database's URL to watch from".to_owned(),
                 ));
             }
@@ -481,7 +494,7 @@ impl Watch {
         &mut self,
         primary: &mut PgConnection,
         out: &mut dyn Write,
-    ) -> Result<Waited, BackfillError> {
+    ) -> Result<Waited, BudgetError> {
         let mut waited = Waited::No;
         for outcome in [
             self.wait_for_blocked(out)?,
@@ -497,7 +510,7 @@ impl Watch {
         Ok(waited)
     }
 
-    fn wait_for_blocked(&mut self, out: &mut dyn Write) -> Result<Waited, BackfillError> {
+    fn wait_for_blocked(&mut self, out: &mut dyn Write) -> Result<Waited, BudgetError> {
         let Some(limit) = self.blocked.as_mut() else {
             return Ok(Waited::No);
         };
@@ -527,7 +540,7 @@ impl Watch {
         &mut self,
         primary: &mut PgConnection,
         out: &mut dyn Write,
-    ) -> Result<Waited, BackfillError> {
+    ) -> Result<Waited, BudgetError> {
         let Some(limit) = self.lag.as_mut() else {
             return Ok(Waited::No);
         };
@@ -560,7 +573,7 @@ impl Watch {
         Ok(outcome)
     }
 
-    fn wait_for_health(&mut self, out: &mut dyn Write) -> Result<Waited, BackfillError> {
+    fn wait_for_health(&mut self, out: &mut dyn Write) -> Result<Waited, BudgetError> {
         let Some(limit) = self.health.as_mut() else {
             return Ok(Waited::No);
         };
@@ -690,8 +703,8 @@ impl LagLimit {
 fn pause_until(
     paused: &mut Paused,
     out: &mut dyn Write,
-    mut met: impl FnMut() -> Result<Option<String>, BackfillError>,
-) -> Result<Waited, BackfillError> {
+    mut met: impl FnMut() -> Result<Option<String>, BudgetError>,
+) -> Result<Waited, BudgetError> {
     let started = Instant::now();
     paused.pauses += 1;
     let outcome = loop {

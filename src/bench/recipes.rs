@@ -41,35 +41,10 @@ pub fn recipes(
             ..Setup::on(database_url)
         },
     )?;
-    let sink = &mut std::io::sink();
     let mut windows = Vec::new();
     for (version, recipe, (what, sql)) in timed {
-        let mut conn = just_before(database_url, scenario, version)?;
-        let before = scenario.version_before(version);
-        conn.batch_execute(&format!("VACUUM ANALYZE {}", scenario.large_table()))?;
         status(&format!("{version} {}", recipe.label()));
-        let start = instruments.now_ms();
-        runner::migrate(
-            &mut conn,
-            scenario,
-            Some(version),
-            MigrateOptions::default(),
-            sink,
-        )?;
-        let ours = (start, instruments.now_ms());
-        runner::migrate(
-            &mut conn,
-            scenario,
-            Some(before),
-            MigrateOptions::default(),
-            sink,
-        )?;
-        conn.batch_execute("SET lock_timeout = 0")?;
-        conn.batch_execute(&format!("VACUUM ANALYZE {}", scenario.large_table()))?;
-        status(&format!("the floor: {sql} (rolled back)"));
-        let start = instruments.now_ms();
-        conn.batch_execute(&format!("BEGIN; {sql}; ROLLBACK"))?;
-        let floor = (start, instruments.now_ms());
+        let Both { ours, floor } = time_both(database_url, scenario, version, &sql, &instruments)?;
         windows.push((format!("{version} {}", recipe.label()), what, ours, floor));
     }
     let measured = instruments.finish();
@@ -97,4 +72,51 @@ pub fn recipes(
         ));
     }
     Ok(figures)
+}
+
+/// When the recipe's migration and the one statement ran, in ms on the
+/// instruments' timeline (from, to).
+struct Both {
+    ours: (f64, f64),
+    floor: (f64, f64),
+}
+
+/// The recipe's migration, then (from the same vacuumed state) the one
+/// statement rolled back.
+fn time_both(
+    database_url: &str,
+    scenario: &'static Scenario,
+    version: &'static str,
+    sql: &str,
+    instruments: &crate::instruments::Instruments,
+) -> Result<Both, BenchError> {
+    let sink = &mut std::io::sink();
+    let mut conn = just_before(database_url, scenario, version)?;
+    let vacuum = format!("VACUUM ANALYZE {}", scenario.large_table());
+    conn.batch_execute(&vacuum)?;
+    let start = instruments.now_ms();
+    runner::migrate(
+        &mut conn,
+        scenario,
+        Some(version),
+        MigrateOptions::default(),
+        sink,
+    )?;
+    let ours = (start, instruments.now_ms());
+    let before = scenario.version_before(version);
+    runner::migrate(
+        &mut conn,
+        scenario,
+        Some(before),
+        MigrateOptions::default(),
+        sink,
+    )?;
+    conn.batch_execute("SET lock_timeout = 0")?;
+    conn.batch_execute(&vacuum)?;
+    let start = instruments.now_ms();
+    conn.batch_execute(&format!("BEGIN; {sql}; ROLLBACK"))?;
+    Ok(Both {
+        ours,
+        floor: (start, instruments.now_ms()),
+    })
 }

@@ -1,14 +1,14 @@
 //! `manage bench`: seeding, the backfill and the endpoint against their floors.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::fresh::{self, FreshDatabase};
+use super::fresh::Place;
 use crate::bench::{self, BenchReport};
 use crate::config::Project;
-use crate::localdb::Throwaway;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -49,7 +49,6 @@ pub struct Args {
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let name = project.name();
     let status = |message: &str| eprintln!("[bench {name}] {message}");
-    let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     let dir = args
         .out
         .clone()
@@ -58,29 +57,8 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     // backfill's lines), the report at the end
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     crate::interrupt::saying("stopping the benchmark: no figure from now on is measured...");
-    // a part that Ctrl-C cut short measured nothing true (its tools got
-    // the signal too): no report, the next run starts afresh
-    let part = |name: &str, figures: Result<Vec<bench::Figure>, bench::BenchError>| {
-        if crate::interrupt::requested() {
-            return Err(anyhow::Error::new(crate::interrupt::Interrupted {
-                during: format!("during the {name} part: nothing was written to bench.json"),
-            }));
-        }
-        Ok::<_, anyhow::Error>(figures?)
-    };
-    let mut throwaway: Option<Throwaway> = None;
-    let mut standby: Option<Throwaway> = None;
-    let server_url = fresh::server_for(project, &mut throwaway, &status)?;
-    let database_name = fresh::database_name(&server_url, "bench", name);
-    let database = FreshDatabase::create(&server_url, &database_name, false)?;
-    let replica_url = match args.replica {
-        false => None,
-        true => Some(fresh::with_database(
-            &fresh::replica_server(project, &server_url, (&throwaway, &mut standby), &status)?,
-            &database_name,
-        )?),
-    };
-    let manage = std::env::current_exe().context("cannot find the manage executable")?;
+    let mut place = Place::default();
+    let (database, replica_url) = place.fresh(project, ("bench", args.replica, false), &status)?;
     let mut conn = crate::db::connect(&database.url)?;
     crate::migrations::runner::migrate(
         &mut conn,
@@ -90,60 +68,11 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
         &mut std::io::sink(),
     )?;
     let postgres = crate::db::server_version(&mut conn)?;
-    let mut figures = Vec::new();
-    // every part needs the rows; the seeding part also measures them
-    // against their floor
-    if wants("seed") {
-        figures.extend(part(
-            "seeding",
-            bench::seeding(&manage, &database.url, project.scenario, args.rows, &status),
-        )?);
-    } else {
-        part(
-            "seeding",
-            bench::seed_rows(&manage, &database.url, project.scenario, args.rows, &status)
-                .map(|_| Vec::new()),
-        )?;
-    }
-    if wants("endpoint") {
-        figures.extend(part(
-            "endpoint",
-            bench::endpoint(
-                &database.url,
-                project.scenario,
-                args.endpoint_seconds,
-                &dir,
-                &status,
-            ),
-        )?);
-    }
-    if wants("backfill") {
-        figures.extend(part(
-            "backfill",
-            bench::backfill(
-                crate::db::Databases {
-                    primary: &database.url,
-                    replica: replica_url.as_deref(),
-                },
-                project.scenario,
-                bench::backfill::Batches {
-                    sizes: &args.batch_sizes,
-                    time: args.batch_time,
-                },
-                bench::backfill::BudgetRun {
-                    limits: args.budget.limits(args.replica),
-                    log: &dir.join("budgeted-backfill.log"),
-                },
-                &status,
-            ),
-        )?);
-    }
-    if wants("recipes") {
-        figures.extend(part(
-            "recipes",
-            bench::recipes(&database.url, project.scenario, &status),
-        )?);
-    }
+    let databases = crate::db::Databases {
+        primary: &database.url,
+        replica: replica_url.as_deref(),
+    };
+    let figures = parts(project, &args, databases, &dir, &status)?;
     let report = BenchReport {
         project: name.to_owned(),
         rows: args.rows,
@@ -160,4 +89,63 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
     std::fs::write(&markdown, table).with_context(|| format!("writing {}", markdown.display()))?;
     writeln!(out, "\nreport: {} (and bench.md)", json.display())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A part's figures; one that Ctrl-C cut short measured nothing true (its
+/// tools got the signal too): no report, the next run starts afresh.
+fn part(
+    name: &str,
+    figures: Result<Vec<bench::Figure>, bench::BenchError>,
+) -> anyhow::Result<Vec<bench::Figure>> {
+    if crate::interrupt::requested() {
+        return Err(anyhow::Error::new(crate::interrupt::Interrupted {
+            during: format!("during the {name} part: nothing was written to bench.json"),
+        }));
+    }
+    Ok(figures?)
+}
+
+/// The parts asked for (all by default), in order, on the seeded table.
+fn parts(
+    project: &Project,
+    args: &Args,
+    databases: crate::db::Databases<'_>,
+    dir: &Path,
+    status: &dyn Fn(&str),
+) -> anyhow::Result<Vec<bench::Figure>> {
+    let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
+    let (url, scenario) = (databases.primary, project.scenario);
+    let manage = std::env::current_exe().context("cannot find the manage executable")?;
+    let mut figures = Vec::new();
+    // every part needs the rows; the seeding part also measures them
+    // against their floor
+    if wants("seed") {
+        figures.extend(part(
+            "seeding",
+            bench::seeding(&manage, url, scenario, args.rows, status),
+        )?);
+    } else {
+        let seeded = bench::seed_rows(&manage, url, scenario, args.rows, status);
+        part("seeding", seeded.map(|_| Vec::new()))?;
+    }
+    if wants("endpoint") {
+        let measured = bench::endpoint(url, scenario, args.endpoint_seconds, dir, status);
+        figures.extend(part("endpoint", measured)?);
+    }
+    if wants("backfill") {
+        let batches = bench::backfill::Batches {
+            sizes: &args.batch_sizes,
+            time: args.batch_time,
+        };
+        let budget = bench::backfill::BudgetRun {
+            limits: args.budget.limits(args.replica),
+            log: &dir.join("budgeted-backfill.log"),
+        };
+        let measured = bench::backfill(databases, scenario, batches, budget, status);
+        figures.extend(part("backfill", measured)?);
+    }
+    if wants("recipes") {
+        figures.extend(part("recipes", bench::recipes(url, scenario, status))?);
+    }
+    Ok(figures)
 }

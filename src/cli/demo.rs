@@ -1,16 +1,15 @@
 //! `manage demo`: the seeds' walkthroughs, automated and measured.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::fresh::{self, FreshDatabase};
+use super::fresh::Place;
 use crate::config::Project;
 use crate::demo::{self, DemoError, DemoOptions, report};
-use crate::localdb::Throwaway;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -71,7 +70,52 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         .unwrap_or_else(|| root.join("target").join("demo"));
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
-    let options = DemoOptions {
+    let options = options(&args, projects);
+    crate::interrupt::saying(
+        "stopping the demo: nothing from now on is measured (the step running is cancelled)...",
+    );
+    let mut place = Place::default();
+    let mut reports = Vec::new();
+    let mut interrupted = None;
+    for project in projects {
+        match run_one(project, &mut place, (&args, options), &report_dir, out)? {
+            Ok(report) => reports.push(report),
+            Err(stopped) => {
+                interrupted = Some(stopped);
+                break;
+            }
+        }
+    }
+    let report = report::DemoReport {
+        generated_at: chrono::Local::now().to_rfc3339(),
+        interrupted: interrupted.as_ref().map(|i| i.during.clone()),
+        projects: reports,
+    };
+    write_reports(&report, &report_dir, out)?;
+    if let Some(stopped) = interrupted {
+        return Err(stopped.into());
+    }
+    let stopped: Vec<String> = report
+        .projects
+        .iter()
+        .filter_map(|p| report::stopped_at(p).map(|step| format!("{}: {}", p.project, step.name)))
+        .collect();
+    if stopped.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // measured and reported, but a safe path that could not finish is
+    // the finding, not a success
+    writeln!(
+        out,
+        "a safe path did not complete (its step gave up; the reports say why): {}",
+        stopped.join("; ")
+    )?;
+    Ok(ExitCode::FAILURE)
+}
+
+/// The walkthrough's options from the flags.
+fn options(args: &Args, projects: &[Project]) -> DemoOptions {
+    DemoOptions {
         large_count: args.large_count,
         interval: args.interval,
         timeout: args.timeout,
@@ -87,81 +131,73 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
             None => crate::retry::LockPolicy::default(),
         },
         budget: args.budget.limits(args.replica),
-    };
-    crate::interrupt::saying(
-        "stopping the demo: nothing from now on is measured (the step running is cancelled)...",
-    );
-    let mut throwaway: Option<Throwaway> = None;
-    let mut standby: Option<Throwaway> = None;
-    let mut reports = Vec::new();
-    let mut interrupted = None;
-    for project in projects {
-        let name = project.name();
-        let status = |message: &str| eprintln!("[{name}] {message}");
-        let server_url = fresh::server_for(project, &mut throwaway, &status)?;
-        let database = FreshDatabase::create(
-            &server_url,
-            &fresh::database_name(&server_url, "demo", name),
-            args.keep,
-        )?;
-        let replica_url = match args.replica {
-            false => None,
-            true => Some(fresh::with_database(
-                &fresh::replica_server(project, &server_url, (&throwaway, &mut standby), &status)?,
-                &fresh::database_name(&server_url, "demo", name),
-            )?),
-        };
-        let log_path = report_dir.join(format!("{name}.log"));
-        let mut log = std::fs::File::create(&log_path)
-            .with_context(|| format!("creating {}", log_path.display()))?;
-        // the server's own errors go to the log; the console says how many
-        // requests failed, step by step
-        super::log_to(log.try_clone().ok());
-        let urls = crate::db::Databases {
-            primary: &database.url,
-            replica: replica_url.as_deref(),
-        };
-        let ran = demo::run_project(project.scenario, urls, options, &mut log, &status);
-        super::log_to(None);
-        let report = match ran {
-            Ok(report) => report,
-            Err(DemoError::Interrupted(stopped)) => {
-                interrupted = Some(stopped);
-                break;
-            }
-            Err(error) => {
-                return Err(anyhow::Error::new(error).context(format!(
-                    "the {name} demo failed (its migration log: {})",
-                    log_path.display()
-                )));
-            }
-        };
-        report::write_table(out, &report)?;
-        if args.keep {
-            writeln!(
-                out,
-                "kept the database: {}",
-                crate::db::redact_url(&database.url)
-            )?;
-        }
-        out.flush()?;
-        reports.push(report);
     }
-    let report = report::DemoReport {
-        generated_at: chrono::Local::now().to_rfc3339(),
-        interrupted: interrupted.as_ref().map(|i| i.during.clone()),
-        projects: reports,
+}
+
+/// One project's walkthrough on a fresh database, its table printed: its
+/// report, or where Ctrl-C stopped it.
+fn run_one(
+    project: &Project,
+    place: &mut Place,
+    (args, options): (&Args, DemoOptions),
+    report_dir: &Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<Result<report::ProjectReport, crate::interrupt::Interrupted>> {
+    let name = project.name();
+    let status = |message: &str| eprintln!("[{name}] {message}");
+    let (database, replica_url) =
+        place.fresh(project, ("demo", args.replica, args.keep), &status)?;
+    let log_path = report_dir.join(format!("{name}.log"));
+    let mut log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    // the server's own errors go to the log; the console says how many
+    // requests failed, step by step
+    super::log_to(log.try_clone().ok());
+    let databases = crate::db::Databases {
+        primary: &database.url,
+        replica: replica_url.as_deref(),
     };
+    let ran = demo::run_project(project.scenario, databases, options, &mut log, &status);
+    super::log_to(None);
+    let report = match ran {
+        Ok(report) => report,
+        Err(DemoError::Interrupted(stopped)) => return Ok(Err(stopped)),
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "the {name} demo failed (its migration log: {})",
+                log_path.display()
+            )));
+        }
+    };
+    report::write_table(out, &report)?;
+    if args.keep {
+        writeln!(
+            out,
+            "kept the database: {}",
+            crate::db::redact_url(&database.url)
+        )?;
+    }
+    out.flush()?;
+    Ok(Ok(report))
+}
+
+/// report.json, report.html and report.md, and the summary on the console;
+/// a report Ctrl-C cut short says so first, everywhere.
+fn write_reports(
+    report: &report::DemoReport,
+    report_dir: &Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let json = report_dir.join("report.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("writing {}", json.display()))?;
     let html = report_dir.join("report.html");
-    std::fs::write(&html, demo::html::render(&report))
+    std::fs::write(&html, demo::html::render(report))
         .with_context(|| format!("writing {}", html.display()))?;
     if report.projects.len() > 1 {
         report::write_summary(out, &report.projects)?;
     }
-    let incomplete = report::interrupted_line(&report);
+    let incomplete = report::interrupted_line(report);
     let mut markdown = Vec::new();
     if let Some(line) = &incomplete {
         writeln!(markdown, "**{line}**\n")?;
@@ -179,25 +215,8 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         html.display(),
         md.display()
     )?;
-    if let (Some(stopped), Some(line)) = (interrupted, incomplete) {
+    if let Some(line) = incomplete {
         writeln!(out, "{line}")?;
-        return Err(stopped.into());
     }
-    let stopped: Vec<String> = report
-        .projects
-        .iter()
-        .filter_map(|p| report::stopped_at(p).map(|step| format!("{}: {}", p.project, step.name)))
-        .collect();
-    if stopped.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        // measured and reported, but a safe path that could not finish is
-        // the finding, not a success
-        writeln!(
-            out,
-            "a safe path did not complete (its step gave up; the reports say why): {}",
-            stopped.join("; ")
-        )?;
-        Ok(ExitCode::FAILURE)
-    }
+    Ok(())
 }

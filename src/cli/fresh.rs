@@ -9,6 +9,47 @@ use diesel::connection::SimpleConnection;
 use crate::config::Project;
 use crate::localdb::{Durability, Throwaway};
 
+/// The servers a run uses: DATABASE_URL's, or throwaway clusters started
+/// on first need (a primary, and a standby of it), removed when dropped.
+#[derive(Default)]
+pub struct Place {
+    throwaway: Option<Throwaway>,
+    standby: Option<Throwaway>,
+}
+
+impl Place {
+    /// The server for `project`, see [`server_for`].
+    pub fn server(&mut self, project: &Project, status: &dyn Fn(&str)) -> anyhow::Result<String> {
+        server_for(project, &mut self.throwaway, status)
+    }
+
+    /// A fresh database `<database>_<purpose>_<project>` on that server,
+    /// and its copy on a standby when `replica`.
+    pub fn fresh(
+        &mut self,
+        project: &Project,
+        (purpose, replica, keep): (&str, bool, bool),
+        status: &dyn Fn(&str),
+    ) -> anyhow::Result<(FreshDatabase, Option<String>)> {
+        let server_url = self.server(project, status)?;
+        let name = database_name(&server_url, purpose, project.name());
+        let database = FreshDatabase::create(&server_url, &name, keep)?;
+        let replica_url = match replica {
+            false => None,
+            true => Some(with_database(
+                &replica_server(
+                    project,
+                    &server_url,
+                    (&self.throwaway, &mut self.standby),
+                    status,
+                )?,
+                &name,
+            )?),
+        };
+        Ok((database, replica_url))
+    }
+}
+
 /// The server to use for `project`: DATABASE_URL's if it answers, else the
 /// throwaway cluster (started on first need and kept in `throwaway`).
 pub fn server_for(

@@ -56,85 +56,107 @@ pub fn cluster(project: &Project) -> anyhow::Result<(Cluster, String)> {
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let (cluster, database) = cluster(project)?;
-    let place = format!("{}:{}", cluster.host, cluster.port);
     match args.action {
-        Action::Start { replica: wanted } => {
-            if cluster.init()? {
-                writeln!(out, "Created a cluster in {}", cluster.data_dir().display())?;
-            }
-            cluster.start(Durability::Real)?;
-            if cluster.create_database(&database)? {
-                writeln!(out, "Created database {database}")?;
-            }
+        Action::Start { replica } => start(project, (&cluster, &database), replica, out),
+        Action::Stop => stop(project, &cluster, out),
+        Action::Status => status(&cluster, out),
+    }
+}
+
+/// Creates the cluster and the database where missing, starts it, and a
+/// standby beside it if asked.
+fn start(
+    project: &Project,
+    (cluster, database): (&Cluster, &str),
+    with_replica: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    if cluster.init()? {
+        writeln!(out, "Created a cluster in {}", cluster.data_dir().display())?;
+    }
+    cluster.start(Durability::Real)?;
+    if cluster.create_database(database)? {
+        writeln!(out, "Created database {database}")?;
+    }
+    writeln!(
+        out,
+        "{} running on {}:{}, database {database} (log: {})",
+        cluster.server_version()?,
+        cluster.host,
+        cluster.port,
+        cluster.log_file().display()
+    )?;
+    if !with_replica {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let standby = replica(project, cluster)?;
+    if standby.init_standby_of(cluster)? {
+        writeln!(
+            out,
+            "Created a hot standby in {} (a base backup of the primary)",
+            standby.data_dir().display()
+        )?;
+    }
+    standby.start(Durability::Real)?;
+    writeln!(
+        out,
+        "replica streaming on {}:{} (log: {}); point REPLICA_URL at it: {}",
+        standby.host,
+        standby.port,
+        standby.log_file().display(),
+        standby.url(database)
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the standby (it would only retry its lost primary), then the cluster.
+fn stop(project: &Project, cluster: &Cluster, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if replica(project, cluster)?.stop()? {
+        writeln!(out, "Its replica stopped")?;
+    }
+    let said = if cluster.stop()? {
+        "stopped"
+    } else {
+        "was not running"
+    };
+    writeln!(
+        out,
+        "Local PostgreSQL for {} on {}:{} {said}",
+        project.name(),
+        cluster.host,
+        cluster.port
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Running (exit 0), or stopped or not created (exit 3, as `pg_ctl status`).
+fn status(cluster: &Cluster, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    match cluster.status()? {
+        Status::Running { pid } => {
+            let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
             writeln!(
                 out,
-                "{} running on {place}, database {database} (log: {})",
-                cluster.server_version()?,
-                cluster.log_file().display()
+                "running on {}:{}{pid}, data in {}",
+                cluster.host,
+                cluster.port,
+                cluster.data_dir().display()
             )?;
-            if wanted {
-                let standby = replica(project, &cluster)?;
-                if standby.init_standby_of(&cluster)? {
-                    writeln!(
-                        out,
-                        "Created a hot standby in {} (a base backup of the primary)",
-                        standby.data_dir().display()
-                    )?;
-                }
-                standby.start(Durability::Real)?;
-                writeln!(
-                    out,
-                    "replica streaming on {}:{} (log: {}); point REPLICA_URL at it: {}",
-                    standby.host,
-                    standby.port,
-                    standby.log_file().display(),
-                    standby.url(&database)
-                )?;
-            }
             Ok(ExitCode::SUCCESS)
         }
-        Action::Stop => {
-            // the standby first: it would only retry its lost primary
-            if replica(project, &cluster)?.stop()? {
-                writeln!(out, "Its replica stopped")?;
-            }
-            let said = if cluster.stop()? {
-                "stopped"
-            } else {
-                "was not running"
-            };
+        Status::Stopped => {
             writeln!(
                 out,
-                "Local PostgreSQL for {} on {place} {said}",
-                project.name()
+                "stopped (data in {}); start it with `manage localdb start`",
+                cluster.data_dir().display()
             )?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(3))
         }
-        Action::Status => match cluster.status()? {
-            Status::Running { pid } => {
-                let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-                writeln!(
-                    out,
-                    "running on {place}{pid}, data in {}",
-                    cluster.data_dir().display()
-                )?;
-                Ok(ExitCode::SUCCESS)
-            }
-            Status::Stopped => {
-                writeln!(
-                    out,
-                    "stopped (data in {}); start it with `manage localdb start`",
-                    cluster.data_dir().display()
-                )?;
-                Ok(ExitCode::from(3))
-            }
-            Status::NotCreated => {
-                writeln!(
-                    out,
-                    "not created yet; `manage localdb start` creates and starts it"
-                )?;
-                Ok(ExitCode::from(3))
-            }
-        },
+        Status::NotCreated => {
+            writeln!(
+                out,
+                "not created yet; `manage localdb start` creates and starts it"
+            )?;
+            Ok(ExitCode::from(3))
+        }
     }
 }

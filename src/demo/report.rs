@@ -257,110 +257,152 @@ pub fn headline(report: &ProjectReport) -> String {
 /// whom each step queued behind, the writes checked, the steady writers,
 /// and how to read a held lock's figures. The HTML page carries them too.
 pub fn notes(report: &ProjectReport) -> Vec<String> {
-    let mut notes: Vec<String> = report
-        .steps
+    // one kind of note at a time, over every step
+    let per_step: [StepNote; 7] = [
+        did_not_complete,
+        queued,
+        locked_others,
+        reads_starved,
+        other_probes,
+        writers_waited,
+        standby,
+    ];
+    let mut notes: Vec<String> = per_step
         .iter()
-        .filter_map(|step| {
-            step.failed.as_deref().map(|why| {
-                format!(
-                    "{} DID NOT COMPLETE, and the walkthrough stopped there: {why}",
-                    step.name
-                )
-            })
-        })
+        .flat_map(|note| report.steps.iter().flat_map(move |step| note(report, step)))
         .collect();
-    notes.extend(report.steps.iter().filter_map(|step| {
-        step.queued_behind.as_deref().map(|behind| {
+    notes.extend(run_notes(report));
+    notes
+}
+
+/// What one step says of one kind, if anything.
+type StepNote = fn(&ProjectReport, &StepReport) -> Vec<String>;
+
+fn did_not_complete(_: &ProjectReport, step: &StepReport) -> Vec<String> {
+    step.failed
+        .iter()
+        .map(|why| {
+            format!(
+                "{} DID NOT COMPLETE, and the walkthrough stopped there: {why}",
+                step.name
+            )
+        })
+        .collect()
+}
+
+fn queued(_: &ProjectReport, step: &StepReport) -> Vec<String> {
+    step.queued_behind
+        .iter()
+        .map(|behind| {
             format!(
                 "{} queued {} behind {behind}",
                 step.name,
                 duration(step.lock_waited_ms)
             )
         })
-    }));
-    notes.extend(
-        report
-            .steps
-            .iter()
-            .filter(|step| !step.also_locked.is_empty())
-            .map(|step| {
-                let held: Vec<String> = step
-                    .also_locked
-                    .iter()
-                    .map(|l| format!("{} on {} ({})", l.mode, l.table, duration(l.held_ms)))
-                    .collect();
-                format!(
-                    "{} also held {}: writes to those tables waited as long",
-                    step.name,
-                    held.join(", ")
-                )
-            }),
-    );
-    for step in report.steps.iter().filter(|s| queued_reads(s)) {
-        notes.push(format!(
-            "{}: reads waited up to {} inside the server for a worker with a database connection: the lock itself lets reads through ({}), but the writes blocked on it held all {} of the server's connections",
-            step.name,
-            duration(step.reads.max_queue_ms),
-            step.lock.map_or_else(|| "none seen".to_owned(), |m| m.to_string()),
-            report.server_connections
-        ));
+        .collect()
+}
+
+fn locked_others(_: &ProjectReport, step: &StepReport) -> Vec<String> {
+    if step.also_locked.is_empty() {
+        return Vec::new();
     }
-    // the other probes: the baseline for reference, then the steps that
-    // failed some or slowed them down
-    for step in &report.steps {
-        let telling = |s: &&(String, Summary)| {
-            s.1.requests > 0
-                && (step.kind == StepKind::Baseline || s.1.failures > 0 || s.1.max_ms >= 100.0)
-        };
-        for (probe, s) in step.also_probed.iter().filter(telling) {
-            notes.push(format!(
+    let held: Vec<String> = step
+        .also_locked
+        .iter()
+        .map(|l| format!("{} on {} ({})", l.mode, l.table, duration(l.held_ms)))
+        .collect();
+    vec![format!(
+        "{} also held {}: writes to those tables waited as long",
+        step.name,
+        held.join(", ")
+    )]
+}
+
+fn reads_starved(report: &ProjectReport, step: &StepReport) -> Vec<String> {
+    if !queued_reads(step) {
+        return Vec::new();
+    }
+    vec![format!(
+        "{}: reads waited up to {} inside the server for a worker with a database connection: the lock itself lets reads through ({}), but the writes blocked on it held all {} of the server's connections",
+        step.name,
+        duration(step.reads.max_queue_ms),
+        step.lock
+            .map_or_else(|| "none seen".to_owned(), |m| m.to_string()),
+        report.server_connections
+    )]
+}
+
+/// The other probes: the baseline for reference, then the steps that
+/// failed some or slowed them down.
+fn other_probes(_: &ProjectReport, step: &StepReport) -> Vec<String> {
+    let telling = |s: &&(String, Summary)| {
+        s.1.requests > 0
+            && (step.kind == StepKind::Baseline || s.1.failures > 0 || s.1.max_ms >= 100.0)
+    };
+    step.also_probed
+        .iter()
+        .filter(telling)
+        .map(|(probe, s)| {
+            format!(
                 "{}: {probe} {} ok / {} failed, max latency {}, longest outage {}",
                 step.name,
                 s.requests - s.failures,
                 s.failures,
                 duration(s.max_ms),
                 duration(s.longest_outage_ms)
-            ));
-        }
+            )
+        })
+        .collect()
+}
+
+fn writers_waited(_: &ProjectReport, step: &StepReport) -> Vec<String> {
+    if step.slow_writes.count == 0 {
+        return Vec::new();
     }
-    for step in report.steps.iter().filter(|s| s.slow_writes.count > 0) {
-        notes.push(format!(
-            "{}: {} of the steady writers' inserts and updates waited {} or more, the longest {} (for a lock the step held or queued for, or a server slowed down)",
-            step.name,
-            step.slow_writes.count,
-            duration(crate::instruments::load::SLOW_WRITE.as_secs_f64() * 1000.0),
-            duration(step.slow_writes.longest_ms)
-        ));
-    }
-    for step in &report.steps {
-        if let Some(r) = &step.replica {
-            notes.push(format!(
-                "{}: WAL {}; standby behind by {:.2} s at most ({}); its readers {} ok / {} failed, max latency {}, longest outage {}{}",
-                step.name,
-                crate::timing::mib(r.wal_bytes),
-                r.lag_seconds,
-                crate::timing::mib(r.lag_bytes),
-                r.reads.requests - r.reads.failures,
-                r.reads.failures,
-                duration(r.reads.max_ms),
-                duration(r.reads.longest_outage_ms),
-                if r.locked_ms > 0.0 {
-                    format!(
-                        "; they waited on AccessExclusive, replayed there and held {}",
-                        duration(r.locked_ms)
-                    )
-                } else {
-                    String::new()
-                }
-            ));
-        }
-    }
-    notes.push(format!(
+    vec![format!(
+        "{}: {} of the steady writers' inserts and updates waited {} or more, the longest {} (for a lock the step held or queued for, or a server slowed down)",
+        step.name,
+        step.slow_writes.count,
+        duration(crate::instruments::load::SLOW_WRITE.as_secs_f64() * 1000.0),
+        duration(step.slow_writes.longest_ms)
+    )]
+}
+
+fn standby(_: &ProjectReport, step: &StepReport) -> Vec<String> {
+    let Some(r) = &step.replica else {
+        return Vec::new();
+    };
+    let locked = if r.locked_ms > 0.0 {
+        format!(
+            "; they waited on AccessExclusive, replayed there and held {}",
+            duration(r.locked_ms)
+        )
+    } else {
+        String::new()
+    };
+    vec![format!(
+        "{}: WAL {}; standby behind by {:.2} s at most ({}); its readers {} ok / {} failed, max latency {}, longest outage {}{locked}",
+        step.name,
+        crate::timing::mib(r.wal_bytes),
+        r.lag_seconds,
+        crate::timing::mib(r.lag_bytes),
+        r.reads.requests - r.reads.failures,
+        r.reads.failures,
+        duration(r.reads.max_ms),
+        duration(r.reads.longest_outage_ms),
+    )]
+}
+
+/// What the run as a whole says: the writes checked, the steady writers,
+/// how to read the steps under a held lock.
+fn run_notes(report: &ProjectReport) -> Vec<String> {
+    let mut notes = vec![format!(
         "all {} acknowledged writes are in the table; it holds {} rows: seeded + writers' inserts + probe writes ({} of which landed after their client gave up)",
         report.writes_acknowledged,
         indicatif::HumanCount(report.rows_in_table.max(0) as u64),
         report.late_writes
-    ));
+    )];
     if report.writers != crate::instruments::load::WriterCounts::default() {
         let w = &report.writers;
         let error = w

@@ -64,12 +64,41 @@ impl Drop for Holder {
 /// Steady writers: each inserts a row and updates an existing one, in a loop.
 pub struct Writers {
     stop: Arc<AtomicBool>,
-    inserted: Arc<AtomicU64>,
-    updated: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    first_error: Arc<std::sync::Mutex<Option<String>>>,
-    slow: Arc<std::sync::Mutex<Vec<SlowWrite>>>,
+    tally: Arc<Tally>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// What the writers did so far, shared by their threads.
+#[derive(Default)]
+struct Tally {
+    inserted: AtomicU64,
+    updated: AtomicU64,
+    failed: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+    slow: std::sync::Mutex<Vec<SlowWrite>>,
+}
+
+impl Tally {
+    fn fail(&self, error: diesel::result::Error) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert_with(|| error.to_string());
+        }
+    }
+
+    /// Notes a write that started at `started` if it took long enough to
+    /// have waited.
+    fn timed(&self, started: Instant, t0: Instant) {
+        let took = started.elapsed();
+        if took >= SLOW_WRITE
+            && let Ok(mut slow) = self.slow.lock()
+        {
+            slow.push(SlowWrite {
+                at_ms: (started - t0).as_secs_f64() * 1000.0,
+                took_ms: took.as_secs_f64() * 1000.0,
+            });
+        }
+    }
 }
 
 /// A writer's insert or update that took [`SLOW_WRITE`] or longer: it
@@ -96,6 +125,57 @@ pub struct WriterCounts {
     pub first_error: Option<String>,
 }
 
+/// One writer: who it is, what it writes to, and how.
+struct Writer {
+    number: usize,
+    scenario: &'static Scenario,
+    release: Release,
+    max_id: u64,
+    pause: Duration,
+    t0: Instant,
+}
+
+impl Writer {
+    /// Inserts as the endpoint inserts (whatever the state), then updates
+    /// a row by its key, until stopped.
+    fn run(&self, conn: &mut PgConnection, stop: &AtomicBool, tally: &Tally) {
+        let update = format!(
+            "UPDATE {} SET name = $2 WHERE id = $1",
+            self.scenario.large_table()
+        );
+        let mut round = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            round += 1;
+            let name = format!("writer {} row {round}", self.number);
+            let started = Instant::now();
+            let done = self.scenario.create_large(conn, &name, self.release.get());
+            tally.timed(started, self.t0);
+            match done {
+                Ok(_) => tally.inserted.fetch_add(1, Ordering::Relaxed),
+                Err(error) => {
+                    tally.fail(error);
+                    0
+                }
+            };
+            let id = (round * 7919 + self.number as u64 * 104_729) % self.max_id.max(1) + 1;
+            let started = Instant::now();
+            let done = diesel::sql_query(&update)
+                .bind::<BigInt, _>(id as i64)
+                .bind::<Text, _>(format!("updated by writer {}", self.number))
+                .execute(conn);
+            tally.timed(started, self.t0);
+            match done {
+                Ok(_) => tally.updated.fetch_add(1, Ordering::Relaxed),
+                Err(error) => {
+                    tally.fail(error);
+                    0
+                }
+            };
+            std::thread::sleep(self.pause);
+        }
+    }
+}
+
 impl Writers {
     /// `count` writers on `table`, updating ids up to `max_id`, each pausing
     /// `pause` between rounds; they write as `release` of the app's code does.
@@ -106,85 +186,28 @@ impl Writers {
         pause: Duration,
         t0: Instant,
     ) -> Result<Writers, DbError> {
-        let table = scenario.large_table();
         let stop = Arc::new(AtomicBool::new(false));
-        let (inserted, updated, failed) = (
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(AtomicU64::new(0)),
-        );
-        let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
-        let slow = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tally = Arc::new(Tally::default());
         let mut threads = Vec::new();
-        for writer in 0..count {
+        for number in 0..count {
             let mut conn = db::connect(database_url)?;
             conn.batch_execute("SET application_name = 'risky_migrations writer'")?;
-            let update = format!("UPDATE {table} SET name = $2 WHERE id = $1");
-            let (stop, inserted, updated, failed) = (
-                stop.clone(),
-                inserted.clone(),
-                updated.clone(),
-                failed.clone(),
-            );
-            let first_error = first_error.clone();
-            let slow = slow.clone();
-            let release = release.clone();
-            let fail = move |error: diesel::result::Error| {
-                failed.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut first) = first_error.lock() {
-                    first.get_or_insert_with(|| error.to_string());
-                }
+            let writer = Writer {
+                number,
+                scenario,
+                release: release.clone(),
+                max_id,
+                pause,
+                t0,
             };
+            let (stop, tally) = (stop.clone(), tally.clone());
             threads.push(std::thread::spawn(move || {
-                let mut round = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    round += 1;
-                    let name = format!("writer {writer} row {round}");
-                    let timed = |started: Instant| {
-                        let took = started.elapsed();
-                        if took >= SLOW_WRITE
-                            && let Ok(mut slow) = slow.lock()
-                        {
-                            slow.push(SlowWrite {
-                                at_ms: (started - t0).as_secs_f64() * 1000.0,
-                                took_ms: took.as_secs_f64() * 1000.0,
-                            });
-                        }
-                    };
-                    // inserted as the endpoint inserts, whatever the state
-                    let started = Instant::now();
-                    let done = scenario.create_large(&mut conn, &name, release.get());
-                    timed(started);
-                    match done {
-                        Ok(_) => {
-                            inserted.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(error) => fail(error),
-                    }
-                    let id = (round * 7919 + writer as u64 * 104_729) % max_id.max(1) + 1;
-                    let started = Instant::now();
-                    let done = diesel::sql_query(&update)
-                        .bind::<BigInt, _>(id as i64)
-                        .bind::<Text, _>(format!("updated by writer {writer}"))
-                        .execute(&mut conn);
-                    timed(started);
-                    match done {
-                        Ok(_) => {
-                            updated.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(error) => fail(error),
-                    }
-                    std::thread::sleep(pause);
-                }
+                writer.run(&mut conn, &stop, &tally)
             }));
         }
         Ok(Writers {
             stop,
-            inserted,
-            updated,
-            failed,
-            first_error,
-            slow,
+            tally,
             threads,
         })
     }
@@ -195,13 +218,14 @@ impl Writers {
         for thread in self.threads {
             let _ = thread.join();
         }
+        let tally = &self.tally;
         let counts = WriterCounts {
-            inserted: self.inserted.load(Ordering::Relaxed),
-            updated: self.updated.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            first_error: self.first_error.lock().ok().and_then(|e| e.clone()),
+            inserted: tally.inserted.load(Ordering::Relaxed),
+            updated: tally.updated.load(Ordering::Relaxed),
+            failed: tally.failed.load(Ordering::Relaxed),
+            first_error: tally.first_error.lock().ok().and_then(|e| e.clone()),
         };
-        let slow = self.slow.lock().map(|s| s.clone()).unwrap_or_default();
+        let slow = tally.slow.lock().map(|s| s.clone()).unwrap_or_default();
         (counts, slow)
     }
 }

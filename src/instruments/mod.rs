@@ -137,6 +137,53 @@ struct Servers {
     control: Probe,
 }
 
+/// What watches the database rather than the server.
+struct Watchers {
+    wal: Option<replica::WalSampler>,
+    monitor: Option<LockMonitor>,
+    writers: Option<load::Writers>,
+    sql_load: Option<load::SqlLoad>,
+}
+
+impl Watchers {
+    fn start(setup: &Setup, release: &Release, t0: Instant) -> Result<Self, InstrumentError> {
+        let url = setup.database_url.as_str();
+        let wal = match &setup.replica {
+            Some(replica) => Some(replica::WalSampler::start(
+                (url, &replica.url),
+                &replica.table,
+                t0,
+            )?),
+            None => None,
+        };
+        let tables: Vec<&str> = setup.watch.iter().map(String::as_str).collect();
+        let monitor = match tables.is_empty() {
+            true => None,
+            false => Some(LockMonitor::start(url, &tables, setup.lock_interval, t0)?),
+        };
+        let writers = match (setup.writers, &setup.server) {
+            (Some(w), Some(server)) => Some(load::Writers::start(
+                url,
+                (server.scenario, release),
+                (w.count, w.max_id),
+                w.pause,
+                t0,
+            )?),
+            _ => None,
+        };
+        let sql_load = match &setup.sql_load {
+            Some(load) => Some(load::SqlLoad::start(url, load, t0)?),
+            None => None,
+        };
+        Ok(Watchers {
+            wal,
+            monitor,
+            writers,
+            sql_load,
+        })
+    }
+}
+
 /// The instruments running, on one timeline from [`Instruments::t0`].
 pub struct Instruments {
     pub t0: Instant,
@@ -215,49 +262,16 @@ impl Instruments {
             primary,
             _standby: standby,
         });
-        let wal = match &setup.replica {
-            Some(replica) => Some(replica::WalSampler::start(
-                (&setup.database_url, &replica.url),
-                &replica.table,
-                t0,
-            )?),
-            None => None,
-        };
-        let monitor = match setup.watch.is_empty() {
-            true => None,
-            false => {
-                let tables: Vec<&str> = setup.watch.iter().map(String::as_str).collect();
-                Some(LockMonitor::start(
-                    &setup.database_url,
-                    &tables,
-                    setup.lock_interval,
-                    t0,
-                )?)
-            }
-        };
-        let writers = match (setup.writers, &setup.server) {
-            (Some(w), Some(server)) => Some(load::Writers::start(
-                &setup.database_url,
-                (server.scenario, &release),
-                (w.count, w.max_id),
-                w.pause,
-                t0,
-            )?),
-            _ => None,
-        };
-        let sql_load = match &setup.sql_load {
-            Some(load) => Some(load::SqlLoad::start(&setup.database_url, load, t0)?),
-            None => None,
-        };
+        let watchers = Watchers::start(&setup, &release, t0)?;
         Ok(Instruments {
             t0,
             release,
             servers,
             probes,
-            wal,
-            monitor,
-            writers,
-            sql_load,
+            wal: watchers.wal,
+            monitor: watchers.monitor,
+            writers: watchers.writers,
+            sql_load: watchers.sql_load,
         })
     }
 

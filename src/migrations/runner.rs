@@ -57,7 +57,8 @@ pub enum MigrateError {
     Failed {
         verb: &'static str,
         name: String,
-        cause: String,
+        #[source]
+        cause: Box<StepError>,
         retry: &'static str,
     },
     #[error(transparent)]
@@ -75,7 +76,8 @@ pub enum MigrateError {
         verb: &'static str,
         name: String,
         version: String,
-        cause: String,
+        #[source]
+        cause: Box<StepError>,
     },
     #[error("reading the migration table: {0}")]
     Table(String),
@@ -84,6 +86,29 @@ pub enum MigrateError {
     #[error(transparent)]
     Io(#[from] io::Error),
 }
+
+/// Why one migration failed, as its steps raised it: kept typed, so a
+/// caller can ask what it was (a backfill interrupted, a lock never got,
+/// a database error), not only read it. (diesel's harness boxes a step's
+/// error; a boxed error is not itself an `Error`, hence the wrapper.)
+#[derive(Debug)]
+pub struct StepError(pub retry::RetryError<Box<dyn std::error::Error + Send + Sync>>);
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            retry::RetryError::Failed(error) => error.fmt(f),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// What Ctrl-C during a migration says when no step said more.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted (Ctrl-C): what was running is rolled back")]
+pub struct RolledBack;
 
 /// Where `migrate` goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,9 +307,9 @@ fn run_step(
     out: &mut dyn Write,
 ) -> Result<(), MigrateError> {
     let app = scenario.app_label();
-    let (verb, retry) = match step.direction {
-        Direction::Apply => ("Applying", "finish it"),
-        Direction::Unapply => ("Unapplying", "finish reverting it"),
+    let verb = match step.direction {
+        Direction::Apply => "Applying",
+        Direction::Unapply => "Unapplying",
     };
     write!(out, "  {verb} {app}.{}...", step.files.name)?;
     out.flush()?;
@@ -337,48 +362,62 @@ fn run_step(
             writeln!(out, " OK ({})", timing::seconds(started.elapsed()))?;
             Ok(())
         }
-        // the lab sent the cancel itself: no need to read the error for it
-        Err(error) if crate::interrupt::requested() => {
-            writeln!(out, " INTERRUPTED")?;
-            let backfill_said = match &error {
-                retry::RetryError::Failed(boxed) => boxed
-                    .downcast_ref::<crate::backfill::BackfillError>()
-                    .filter(|e| matches!(e, crate::backfill::BackfillError::Interrupted { .. }))
-                    .map(ToString::to_string),
-                _ => None,
-            };
-            Err(MigrateError::Failed {
-                verb,
-                name: step.files.name.to_owned(),
-                cause: backfill_said.unwrap_or_else(|| {
-                    "interrupted (Ctrl-C): what was running is rolled back".to_owned()
-                }),
-                retry,
-            })
-        }
-        Err(retry::RetryError::Failed(error))
-            if error.condition() == crate::pg_error::Condition::AlreadyExists
-                && step.direction == Direction::Apply =>
-        {
-            writeln!(out, " FAILED")?;
-            Err(MigrateError::AlreadyThere {
-                verb,
-                name: step.files.name.to_owned(),
-                version: step.files.version.to_owned(),
-                cause: error.to_string(),
-            })
-        }
-        Err(error) => {
-            let cause = error.to_string();
-            writeln!(out, " FAILED")?;
-            Err(MigrateError::Failed {
-                verb,
-                name: step.files.name.to_owned(),
-                cause,
-                retry,
-            })
-        }
+        Err(error) => Err(failure(step, error, out)?),
     }
+}
+
+/// What a failed step says, and the error that carries it: interrupted
+/// (the lab sent the cancel itself: no need to read the error for it),
+/// already there (its undo was faked), or failed.
+fn failure(
+    step: Step,
+    error: retry::RetryError<Box<dyn std::error::Error + Send + Sync>>,
+    out: &mut dyn Write,
+) -> Result<MigrateError, MigrateError> {
+    let (verb, retry) = match step.direction {
+        Direction::Apply => ("Applying", "finish it"),
+        Direction::Unapply => ("Unapplying", "finish reverting it"),
+    };
+    let name = step.files.name.to_owned();
+    if crate::interrupt::requested() {
+        writeln!(out, " INTERRUPTED")?;
+        // the backfill says where it stopped; anything else was rolled back
+        let said = match &error {
+            retry::RetryError::Failed(boxed) => boxed
+                .downcast_ref::<crate::backfill::BackfillError>()
+                .is_some_and(|e| matches!(e, crate::backfill::BackfillError::Interrupted { .. })),
+            _ => false,
+        };
+        let cause = Box::new(StepError(if said {
+            error
+        } else {
+            retry::RetryError::Failed(Box::new(RolledBack))
+        }));
+        return Ok(MigrateError::Failed {
+            verb,
+            name,
+            cause,
+            retry,
+        });
+    }
+    writeln!(out, " FAILED")?;
+    let already = matches!(&error, retry::RetryError::Failed(e)
+        if e.condition() == crate::pg_error::Condition::AlreadyExists);
+    Ok(if already && step.direction == Direction::Apply {
+        MigrateError::AlreadyThere {
+            verb,
+            name,
+            version: step.files.version.to_owned(),
+            cause: Box::new(StepError(error)),
+        }
+    } else {
+        MigrateError::Failed {
+            verb,
+            name,
+            cause: Box::new(StepError(error)),
+            retry,
+        }
+    })
 }
 
 /// Records (apply) or unrecords (unapply) a migration without running it.

@@ -776,8 +776,9 @@ fn manage_bench_measures_each_ddl_recipe_against_its_one_statement() {
     }
 }
 
-/// The endpoint part: wrk on the server against pgbench in both protocols
-/// (`-M prepared` needs the SQL's literal colons hidden from pgbench).
+/// The endpoint part: wrk on the server against its floor (its own 404,
+/// HTTP alone, together with pgbench running its SELECT, in both protocols:
+/// `-M prepared` needs the SQL's literal colons hidden from pgbench).
 #[test]
 #[cfg_attr(not(has_wrk), ignore = "needs wrk: apt-get install wrk")]
 fn manage_bench_measures_the_endpoint_against_pgbench() {
@@ -806,18 +807,41 @@ fn manage_bench_measures_the_endpoint_against_pgbench() {
     };
     // ours, floor, ratio
     for figure in [
-        "/list_large/ throughput (wrk -t2 -c16)",
-        "vs pgbench -M prepared",
+        "/list_large/ throughput (wrk -t2 -c16) vs its floor",
+        "vs pgbench -M simple",
         "/list_large/ p99 (pgbench: the SELECT alone)",
     ] {
         let values = numbers(figure);
         assert_eq!(values.len(), 3, "{figure}: {values:?}");
         assert!(values.iter().all(|v| *v > 0.0), "{figure}: {values:?}");
     }
+    // the floor's parts, each measured, and the floor is the two
+    // together: below either alone
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("bench.json")).unwrap()).unwrap();
+    let figure = |name: &str, field: &str| -> f64 {
+        report["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"].as_str().unwrap().contains(name))
+            .and_then(|f| f[field].as_f64())
+            .unwrap_or_else(|| panic!("{name} {field}: {report}"))
+    };
+    let (http, select) = (
+        figure("the floor's HTTP", "ours"),
+        figure("the floor's SELECT", "ours"),
+    );
+    let floor = figure("vs its floor", "floor");
+    assert!(http > 0.0 && select > 0.0, "{text}");
+    assert!(
+        (floor - 1.0 / (1.0 / http + 1.0 / select)).abs() < 0.01,
+        "{text}"
+    );
     let markdown = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
     assert!(
-        markdown.contains("| /list_large/ throughput (wrk -t2 -c16) |")
-            && markdown.contains("| ↳ vs pgbench -M prepared |"),
+        markdown.contains("| /list_large/ throughput (wrk -t2 -c16) vs its floor")
+            && markdown.contains("| ↳ vs pgbench -M simple |"),
         "{markdown}"
     );
 }
