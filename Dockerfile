@@ -3,7 +3,8 @@
 # picks its project with PROJECT. Not run on the machines this was written on
 # (no Docker engine there): see README.
 FROM rust:1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
+# libclang: the pg_query crate builds PostgreSQL's parser with bindgen
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev libclang1-14 libclang-common-14-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin manage --bin risky_migrations

@@ -13,18 +13,22 @@
 //! - [`interrupt`]: Ctrl-C during a migration: cancel, roll back what ran, say how to resume.
 //! - [`retry`]: short lock timeouts, retried with backoff, naming who held the table.
 //! - [`backfill`]: the batched keyset backfill (0004).
-//! - [`budget`]: the limits a backfill keeps to (replica lag), between batches.
+//! - [`budget`]: the limits a backfill keeps to between batches (replica
+//!   lag, sessions it blocks, a health URL).
 //! - [`recipes`]: the safe recipes `manage` runs from Rust, one file each
 //!   behind one trait (the batched backfill, NOT NULL through a CHECK, a
 //!   foreign key validated apart, an index built concurrently).
 //! - [`seed`]: streaming COPY seeding.
 //! - [`timing`]: the seed's timing lines.
 //! - [`web`]: the HTTP endpoints.
-//! - [`locks`]: the lock monitor (pg_locks sampled while a migration runs).
-//! - [`probe`]: requests on a schedule, and what they saw (failures, p99, outages).
-//! - [`scenarios`]: the five projects; they declare, the modules above run.
+//! - [`instruments`]: what measures, one layer: the lab's server and its
+//!   probes, SQL load, the lock monitor, a standby's lag, a held lock,
+//!   and the HTML chart; `demo`, `bench` and `rehearse` start them alike.
+//! - [`scenarios`]: the projects; they declare, the modules above run.
 //! - [`demo`]: `manage demo`, the walkthrough automated and measured, and its report.
 //! - [`bench`]: `manage bench`, the hot paths against their floors.
+//! - [`rehearse`]: `manage rehearse`, the user's own migrations measured
+//!   under load on a database of its own.
 //! - [`cli`]: the `manage` subcommands.
 
 pub mod backfill;
@@ -41,6 +45,7 @@ pub mod localdb;
 pub mod migrations;
 pub mod pg_error;
 pub mod recipes;
+pub mod rehearse;
 pub mod retry;
 pub mod scenarios;
 pub mod seed;

@@ -549,6 +549,16 @@ impl Throwaway {
         Err(last.unwrap_or(LocalDbError::NoBinaries))
     }
 
+    /// Leaves the cluster running after this process ends: its watchdog
+    /// stops without cleaning up. Returns where it is.
+    pub fn keep(mut self) -> Cluster {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        self.cluster.clone()
+    }
+
     /// Stops the cluster and removes its directory now.
     pub fn shutdown(&mut self) {
         if let Some(mut watchdog) = self.watchdog.take() {
@@ -564,25 +574,34 @@ impl Drop for Throwaway {
     }
 }
 
-fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
-}
-
 fn spawn_watchdog(cluster: &Cluster) -> Result<Child, LocalDbError> {
     let pg_ctl = cluster.binaries.program("pg_ctl");
     let runner = match cluster.run_as {
         RunAs::Me => String::new(),
         RunAs::Postgres { .. } => "runuser -u postgres -- ".to_owned(),
     };
-    let script = format!(
-        "trap '' INT TERM HUP; read _; if [ -f {data}/postmaster.pid ]; then {runner}{pg_ctl} -D {data} -m immediate -w stop >/dev/null 2>&1; fi; rm -rf {root}",
-        data = shell_quote(&cluster.data_dir()),
-        pg_ctl = shell_quote(&pg_ctl),
-        root = shell_quote(&cluster.root),
-    );
+    Ok(watchdog(
+        &format!(
+            "if [ -f {data}/postmaster.pid ]; then {runner}{pg_ctl} -D {data} -m immediate -w stop >/dev/null 2>&1; fi; rm -rf {root}",
+            data = shell_quote(&cluster.data_dir()),
+            pg_ctl = shell_quote(&pg_ctl),
+            root = shell_quote(&cluster.root),
+        ),
+        &[],
+    )?)
+}
+
+/// A process that runs `cleanup` (shell) as soon as this process ends,
+/// however it ends (even `kill -9`): it holds the other end of a pipe, in
+/// a process group of its own so a terminal's Ctrl-C does not reach it,
+/// and ignores the signals that would stop it first. Dropping its stdin
+/// runs the cleanup now.
+pub fn watchdog(cleanup: &str, env: &[(&str, &str)]) -> io::Result<Child> {
+    let script = format!("trap '' INT TERM HUP; read _; {cleanup}");
     let mut child = std::os::unix::process::CommandExt::process_group(
         Command::new("sh")
             .args(["-c", &script])
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
@@ -594,4 +613,9 @@ fn spawn_watchdog(cluster: &Cluster) -> Result<Child, LocalDbError> {
         stdin.flush()?;
     }
     Ok(child)
+}
+
+/// `path` quoted for the shell.
+pub fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
 }

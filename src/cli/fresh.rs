@@ -101,6 +101,8 @@ pub struct FreshDatabase {
     name: String,
     pub url: String,
     keep: bool,
+    /// Drops it even if this process is killed (see [`Self::guarded`]).
+    watchdog: Option<std::process::Child>,
 }
 
 impl FreshDatabase {
@@ -115,13 +117,57 @@ impl FreshDatabase {
             name: name.to_owned(),
             url: with_database(server_url, name)?,
             keep,
+            watchdog: None,
         })
+    }
+
+    /// Also dropped if this process is killed outright (`kill -9`): a
+    /// watchdog process drops it with `psql` when this one is gone.
+    pub fn guarded(mut self) -> Self {
+        let psql = crate::localdb::Binaries::find()
+            .map(|b| b.program("psql"))
+            .ok()
+            .filter(|p| p.is_file());
+        if let (Some(psql), false) = (psql, self.keep) {
+            let drop = format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                crate::db::quote_ident(&self.name)
+            );
+            // the URL and the statement travel in the environment: no
+            // password on a command line
+            let cleanup = format!(
+                "{} -X -q -d \"$RISKY_ADMIN_URL\" -c \"$RISKY_DROP\" >/dev/null 2>&1",
+                crate::localdb::shell_quote(&psql)
+            );
+            self.watchdog = crate::localdb::watchdog(
+                &cleanup,
+                &[("RISKY_ADMIN_URL", &self.admin_url), ("RISKY_DROP", &drop)],
+            )
+            .ok();
+        }
+        self
+    }
+
+    /// Leaves the database in place after the run.
+    pub fn keep(mut self) -> String {
+        self.keep = true;
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        self.url.clone()
     }
 }
 
 impl Drop for FreshDatabase {
     fn drop(&mut self) {
         if self.keep {
+            return;
+        }
+        // the watchdog drops it itself when its pipe closes: wait for it
+        if let Some(mut watchdog) = self.watchdog.take() {
+            drop(watchdog.stdin.take());
+            let _ = watchdog.wait();
             return;
         }
         if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {

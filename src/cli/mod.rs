@@ -10,6 +10,7 @@ pub mod fresh;
 pub mod localdb;
 pub mod migrate;
 pub mod probe;
+pub mod rehearse;
 pub mod runserver;
 pub mod seed_large_table;
 pub mod showmigrations;
@@ -61,6 +62,9 @@ pub enum Command {
     Demo(demo::Args),
     /// Measure seeding, the backfill and the endpoint against their floors
     Bench(bench::Args),
+    /// Rehearse your own migrations: what each statement locks, for how
+    /// long, and what traffic feels, on realistic rows under load
+    Rehearse(rehearse::Args),
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -94,7 +98,7 @@ pub fn main() -> ExitCode {
     init_logging(match cli.command {
         Command::Runserver(_) => SERVER_LOG,
         // the demo's server is meant to be starved of connections at times
-        Command::Demo(_) => "error",
+        Command::Demo(_) | Command::Rehearse(_) => "error",
         _ => "warn",
     });
     let stdout = io::stdout();
@@ -195,6 +199,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Runserver(args) => runserver::run(&here()?, args, out),
         Command::Localdb(args) => localdb::run(&here()?, args, out),
         Command::Bench(args) => bench::run(&here()?, args, out),
+        // the user's migrations, anywhere: no project of the lab's
+        Command::Rehearse(args) => rehearse::run(args, out),
         // a probe with --url needs no project
         Command::Probe(args) => {
             let target = match args.url {

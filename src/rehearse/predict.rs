@@ -1,0 +1,107 @@
+//! Durations at production size, predicted from the rehearsal's.
+//!
+//! A statement whose time grows with its table (it rewrote something, or
+//! it scans or writes the whole table: an index build, a validation, an
+//! UPDATE or DELETE, VACUUM) is scaled by how much larger the table is in
+//! production: linearly, and by `n log n` for an index build (a sort).
+//! A statement that changes only the catalog takes as long at any size;
+//! it is not predicted. The predictor's error, measured on the lab's own
+//! migrations, is in docs/rehearse.md.
+
+use std::collections::BTreeMap;
+
+use pg_query::NodeEnum;
+
+use super::statements::Statement;
+
+/// How a statement's time grows with its table's rows, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    Linear,
+    /// A sort: `n log n`.
+    Sort,
+}
+
+/// Whether (and how) a statement's duration grows with its table.
+pub fn growth(statement: &Statement, rewrote: bool) -> Option<Growth> {
+    let node = statement.node.as_ref()?;
+    let scans = |n: &NodeEnum| match n {
+        NodeEnum::IndexStmt(_) => Some(Growth::Sort),
+        NodeEnum::UpdateStmt(_)
+        | NodeEnum::DeleteStmt(_)
+        | NodeEnum::VacuumStmt(_)
+        | NodeEnum::ClusterStmt(_)
+        | NodeEnum::ReindexStmt(_)
+        | NodeEnum::DoStmt(_) => Some(Growth::Linear),
+        NodeEnum::AlterTableStmt(s) => {
+            let sql = statement.sql.to_uppercase();
+            let validates = (sql.contains("CONSTRAINT") && !sql.contains("NOT VALID"))
+                || sql.contains("SET NOT NULL")
+                || sql.contains("VALIDATE");
+            (validates || !s.cmds.is_empty() && rewrote).then_some(Growth::Linear)
+        }
+        _ => None,
+    };
+    match scans(node) {
+        Some(growth) => Some(growth),
+        None if rewrote => Some(Growth::Linear),
+        None => None,
+    }
+}
+
+/// The predicted duration of a statement that took `ms` on tables of
+/// `rehearsed` rows, at `production` rows, from the largest table it
+/// names whose production size is known.
+pub fn predict(
+    statement: &Statement,
+    (ms, rewrote): (f64, bool),
+    rehearsed: &BTreeMap<String, u64>,
+    production: &BTreeMap<String, u64>,
+) -> Option<f64> {
+    let growth = growth(statement, rewrote)?;
+    let (small, large) = statement
+        .relations
+        .iter()
+        .filter_map(|t| Some((*rehearsed.get(t)?, *production.get(t)?)))
+        .filter(|(small, _)| *small > 0)
+        .max_by_key(|(_, large)| *large)?;
+    Some(scale(ms, (small, large), growth))
+}
+
+/// `ms` at `small` rows, scaled to `large`.
+pub fn scale(ms: f64, (small, large): (u64, u64), growth: Growth) -> f64 {
+    let ratio = large as f64 / small as f64;
+    match growth {
+        Growth::Linear => ms * ratio,
+        Growth::Sort => ms * ratio * (large as f64).ln() / (small as f64).max(2.0).ln(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_changes_are_not_scaled_and_scans_are() {
+        let one = |sql: &str| {
+            super::super::statements::split("t.sql", sql)
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(growth(&one("ALTER TABLE t ADD COLUMN c int"), false), None);
+        assert_eq!(
+            growth(&one("ALTER TABLE t ALTER COLUMN c TYPE bigint"), true),
+            Some(Growth::Linear)
+        );
+        assert_eq!(
+            growth(&one("CREATE INDEX i ON t (c)"), false),
+            Some(Growth::Sort)
+        );
+        assert_eq!(
+            growth(&one("ALTER TABLE t ALTER COLUMN c SET NOT NULL"), false),
+            Some(Growth::Linear)
+        );
+        assert!((scale(100.0, (1000, 10_000), Growth::Linear) - 1000.0).abs() < 1e-9);
+        assert!(scale(100.0, (1000, 10_000), Growth::Sort) > 1000.0);
+    }
+}
