@@ -1,10 +1,16 @@
 //! The queries the load runs on the tables the measured migrations touch:
-//! what an application does to them. Per table: a read by primary key,
-//! a read through each of its other indexes (up to three), an insert of a
-//! new row made as the seeder makes them, and an update of one row by its
-//! key. Keys are sampled from the seeded rows and bound as JSON, so a
-//! query keeps working whatever the migration does to the columns' types;
-//! new rows take their numbers from a sequence of the rehearsal's own.
+//! what an application does to them. Per table: a read by primary key
+//! (`SELECT *`), a read through each of its other indexes (up to three),
+//! an insert of a new row, and an update of one row by its key. Keys are
+//! sampled from the seeded rows and bound as JSON, so a query keeps working
+//! whatever the migration does to the columns' types; new rows take their
+//! numbers from a sequence of the rehearsal's own.
+//!
+//! Writes name the columns the schema requires (NOT NULL without a
+//! default), as an application must: a migration that drops or renames
+//! one breaks them, as it would break the application. A column the schema
+//! lets an application leave out may or may not be used by yours: the
+//! load cannot know (`--probe-url` your own application to find out).
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -103,7 +109,7 @@ pub fn queries(
             ),
             values: keys.clone(),
         });
-        if let Some(column) = table.updatable().filter(|c| !key.iter().any(|k| k == c)) {
+        if let Some(column) = table.updatable(key) {
             let column = quote_ident(column);
             queries.push(LoadQuery {
                 label: format!("update {name} by key"),
@@ -151,7 +157,7 @@ fn insert(
     // field lands in its column by the column's type when the insert runs,
     // so a column whose type a migration changed still takes it (the
     // seeder's own casts are to the types at seeding)
-    Ok(seeding.made(table, &rows_from).ok().map(|made| LoadQuery {
+    Ok(seeding.required(table, &rows_from).ok().map(|made| LoadQuery {
         label: format!("insert {}", table.name),
         sql: format!(
             "INSERT INTO {t} ({c}){o} SELECT {c} FROM json_populate_record(NULL::{t}, (SELECT row_to_json(made) FROM ({s}) AS made))",

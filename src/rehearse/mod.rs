@@ -218,7 +218,10 @@ fn provoke_autovacuum(conn: &mut PgConnection, table: &seed::Table) -> Result<()
     if naptime.seconds > 5 {
         return Err(RehearseError::Naptime(naptime.value));
     }
-    let column = table.updatable().map(db::quote_ident).unwrap_or_default();
+    let column = table
+        .updatable(&[])
+        .map(db::quote_ident)
+        .unwrap_or_default();
     conn.batch_execute(&format!(
         "ALTER TABLE {t} SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
              autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1);
@@ -320,7 +323,7 @@ pub fn rehearse(
         out,
         "seeding every table (rows made from the catalog, triggers off):".to_owned(),
     );
-    let tables = seed::tables(&mut conn)?;
+    let tables = seed::tables(&mut conn, &planned_keys(plan))?;
     let rows_for = |name: &str| options.rows_for.get(name).copied().unwrap_or(options.rows);
     let seeding = seed::seed(&mut conn, &tables, &rows_for, out)?;
     interrupted("while seeding")?;
@@ -381,10 +384,20 @@ pub fn rehearse(
         rehearsed: &rehearsed,
         version_num,
     };
+    // each migration's load runs until the next one starts (or the end)
+    let starts: Vec<f64> = ran
+        .iter()
+        .filter_map(|r| r.outcome.as_ref()?.traced.first().map(|t| t.start_ms))
+        .skip(1)
+        .chain([measured.end_ms])
+        .collect();
     let migrations = ran
         .iter()
         .enumerate()
-        .map(|(i, r)| migration_report(&context, i, r, &measured))
+        .map(|(i, r)| {
+            let next = starts.get(i).copied().unwrap_or(measured.end_ms);
+            migration_report(&context, (i, next), r, &measured)
+        })
         .collect::<Vec<_>>();
     let all = measured_samples(&measured);
     let over = migrations
@@ -422,6 +435,52 @@ pub fn rehearse(
         samples: all,
         end_ms: measured.end_ms,
     })
+}
+
+/// The foreign keys the measured statements add to existing columns
+/// (`ALTER TABLE .. ADD [CONSTRAINT ..] FOREIGN KEY (..) REFERENCES ..`).
+fn planned_keys(plan: &Plan) -> Vec<seed::PlannedKey> {
+    use pg_query::NodeEnum;
+    use pg_query::protobuf::{AlterTableType, ConstrType};
+    let names = |nodes: &[pg_query::protobuf::Node]| -> Vec<String> {
+        nodes
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut keys = Vec::new();
+    for statement in plan.statements.iter().flatten() {
+        let Some(NodeEnum::AlterTableStmt(alter)) = &statement.node else {
+            continue;
+        };
+        let Some(table) = &alter.relation else {
+            continue;
+        };
+        for cmd in &alter.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                continue;
+            };
+            if cmd.subtype != AlterTableType::AtAddConstraint as i32 {
+                continue;
+            }
+            if let Some(NodeEnum::Constraint(con)) =
+                cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                && con.contype == ConstrType::ConstrForeign as i32
+                && let Some(parent) = &con.pktable
+            {
+                keys.push(seed::PlannedKey {
+                    table: table.relname.clone(),
+                    columns: names(&con.fk_attrs),
+                    parent: parent.relname.clone(),
+                    parent_columns: names(&con.pk_attrs),
+                });
+            }
+        }
+    }
+    keys
 }
 
 /// Fails with where Ctrl-C stopped the rehearsal, if it did.
@@ -532,7 +591,7 @@ struct Context<'a> {
 
 fn migration_report(
     context: &Context<'_>,
-    index: usize,
+    (index, next_start): (usize, f64),
     ran: &Ran,
     measured: &Measured,
 ) -> MigrationReport {
@@ -556,8 +615,20 @@ fn migration_report(
     let reports: Vec<StatementReport> = statements
         .iter()
         .zip(&outcome.traced)
-        .map(|(statement, traced)| {
-            statement_report(context, (statement, traced), outcome, (&all, measured))
+        .enumerate()
+        .map(|(i, (statement, traced))| {
+            // what a statement leaves behind counts too (a dropped column
+            // breaks writes after it): its load runs to the next one's start
+            let until = outcome
+                .traced
+                .get(i + 1)
+                .map_or(next_start, |next| next.start_ms);
+            statement_report(
+                context,
+                (statement, traced, until),
+                outcome,
+                (&all, measured),
+            )
         })
         .collect();
     let start = outcome.traced.first().map_or(0.0, |t| t.start_ms);
@@ -587,11 +658,12 @@ fn migration_report(
 
 fn statement_report(
     context: &Context<'_>,
-    (statement, traced): (&Statement, &trace::Traced),
+    (statement, traced, until): (&Statement, &trace::Traced, f64),
     outcome: &trace::Outcome,
     (all, measured): (&[probe::Sample], &Measured),
 ) -> StatementReport {
     let window = (traced.start_ms, traced.end_ms);
+    let charged = (traced.start_ms, until.max(traced.end_ms));
     let mut locks = traced.locks.clone();
     if !outcome.in_transaction {
         locks.extend(sampled_locks(
@@ -614,8 +686,23 @@ fn statement_report(
         })
         .filter(|s| s.waited_ms > 0.0)
         .max_by(|a, b| a.waited_ms.total_cmp(&b.waited_ms));
-    let load = probe::summarize_during(all, window);
-    let over = verdict::over(&context.options.budget, &load, &locks, &context.loaded);
+    let load = probe::summarize_during(all, charged);
+    let own_ms = traced.end_ms - traced.start_ms;
+    let predicted_ms = predict::predict(
+        statement,
+        (own_ms, !traced.rewrote.is_empty()),
+        context.rehearsed,
+        &context.options.production_rows,
+    );
+    let mut over = verdict::over(&context.options.budget, &load, &locks, &context.loaded);
+    if let Some(predicted) = predicted_ms {
+        over.extend(verdict::over_at_size(
+            &context.options.budget,
+            &locks,
+            &context.loaded,
+            predicted - own_ms,
+        ));
+    }
     let mut advice = Vec::new();
     if !over.is_empty() {
         advice = verdict::advise(statement, context.version_num);
@@ -629,7 +716,6 @@ fn statement_report(
                 rewrite: None,
             });
         }
-        let own_ms = traced.end_ms - traced.start_ms;
         if outcome.in_transaction && verdict::held_through_later(&locks, &context.loaded, own_ms) {
             advice.push(verdict::Advice {
                 text: verdict::SPLIT.to_owned(),
@@ -638,7 +724,6 @@ fn statement_report(
             });
         }
     }
-    let rewrote = !traced.rewrote.is_empty();
     StatementReport {
         line: statement.line,
         sql: statement.sql.clone(),
@@ -659,16 +744,7 @@ fn statement_report(
         load,
         over_budget: over,
         advice,
-        predicted_ms: (!context.options.production_rows.is_empty())
-            .then(|| {
-                predict::predict(
-                    statement,
-                    (traced.end_ms - traced.start_ms, rewrote),
-                    context.rehearsed,
-                    &context.options.production_rows,
-                )
-            })
-            .flatten(),
+        predicted_ms,
     }
 }
 

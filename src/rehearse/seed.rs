@@ -190,8 +190,53 @@ fn list(text: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The user's tables and what seeding them needs.
-pub fn tables(conn: &mut PgConnection) -> QueryResult<Vec<Table>> {
+/// A foreign key the measured migrations are about to add: the rows must
+/// already hold it, as production's do, or adding it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedKey {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub parent: String,
+    /// Empty: the parent's primary key.
+    pub parent_columns: Vec<String>,
+}
+
+#[derive(QueryableByName)]
+struct KeyColumns {
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    columns: Vec<String>,
+}
+
+/// The user's tables and what seeding them needs, the foreign keys the
+/// measured migrations add counted as if they were there.
+pub fn tables(conn: &mut PgConnection, planned: &[PlannedKey]) -> QueryResult<Vec<Table>> {
+    let mut tables = catalog_tables(conn)?;
+    for key in planned {
+        let parent = tables.iter().find(|t| t.name == key.parent).map(|t| t.oid);
+        let Some(parent) = parent else { continue };
+        let parent_columns = match key.parent_columns.is_empty() {
+            false => key.parent_columns.clone(),
+            true => diesel::sql_query(
+                "SELECT array(SELECT a.attname::text FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(num, ord)
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num
+                  WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord) AS columns",
+            )
+            .bind::<BigInt, _>(parent)
+            .get_result::<KeyColumns>(conn)?
+            .columns,
+        };
+        if let Some(table) = tables.iter_mut().find(|t| t.name == key.table) {
+            table.foreign_keys.push(ForeignKey {
+                columns: key.columns.clone(),
+                parent,
+                parent_columns,
+            });
+        }
+    }
+    Ok(order_parents_first(tables))
+}
+
+fn catalog_tables(conn: &mut PgConnection) -> QueryResult<Vec<Table>> {
     let rows = diesel::sql_query(TABLES).load::<TableRow>(conn)?;
     let oids: Vec<i64> = rows.iter().map(|t| t.oid).collect();
     let columns = diesel::sql_query(COLUMNS)
@@ -253,7 +298,7 @@ pub fn tables(conn: &mut PgConnection) -> QueryResult<Vec<Table>> {
             _ => {}
         }
     }
-    Ok(order_parents_first(by_oid.into_values().collect()))
+    Ok(by_oid.into_values().collect())
 }
 
 /// Tables in an order where every parent comes before the tables that
@@ -276,15 +321,24 @@ fn order_parents_first(tables: Vec<Table>) -> Vec<Table> {
     ordered
 }
 
+/// What a value is made for: the column (its table's name and its own
+/// make text values that no other table's collide with), and its type.
+struct Slot<'a> {
+    prefix: String,
+    column_name: &'a str,
+    base: &'a str,
+    category: &'a str,
+    labels: &'a [String],
+    not_null: bool,
+}
+
 /// The SQL value of a column's base type for row `i`, or None for a type
-/// the seeder cannot make.
-fn made(
-    column_name: &str,
-    base: &str,
-    category: &str,
-    labels: &[String],
-    i: &str,
-) -> Option<String> {
+/// the seeder cannot make: a nullable column of a type it does not know
+/// stays NULL; a NOT NULL one gets text, which many types read (citext,
+/// ltree, ...), and where its type does not, PostgreSQL says why.
+fn made(slot: &Slot<'_>, i: &str) -> Option<String> {
+    let (column_name, base, category, labels) =
+        (slot.column_name, slot.base, slot.category, slot.labels);
     let text = |prefix: &str| format!("'{}_' || ({i})", prefix.replace('\'', "''"));
     Some(match (base, category) {
         ("smallint", _) => format!("(({i}) % 32767)"),
@@ -306,7 +360,7 @@ fn made(
         ("inet" | "cidr", _) => format!("('10.0.0.0'::inet + (({i}) % 16000000))"),
         ("macaddr", _) => "'08:00:2b:01:02:03'::macaddr".to_owned(),
         ("tsvector", _) => format!("to_tsvector('simple', 'word' || ({i}))"),
-        (_, "S") => text_like_its_name(column_name, i).unwrap_or_else(|| text(column_name)),
+        (_, "S") => text_like_its_name(column_name, i).unwrap_or_else(|| text(&slot.prefix)),
         (_, "E") if !labels.is_empty() => {
             let quoted: Vec<String> = labels
                 .iter()
@@ -318,6 +372,7 @@ fn made(
                 labels.len()
             )
         }
+        _ if slot.not_null => text(&slot.prefix),
         _ => return None,
     })
 }
@@ -343,9 +398,9 @@ fn text_like_its_name(column_name: &str, i: &str) -> Option<String> {
 
 /// A column's value for row `i` (SQL text, cast to the column's type), or
 /// None where the seeder makes none: left to its default, or NULL.
-fn value_of(
-    table: &Table,
-    column: &Column,
+fn value_of<'a>(
+    table: &'a Table,
+    column: &'a Column,
     i: &str,
     rows: &HashMap<i64, (u64, Table)>,
 ) -> Option<String> {
@@ -371,20 +426,40 @@ fn value_of(
         let value = value_of(parent, column_of(parent, parent_column)?, &parent_i, rows)?;
         return Some(format!("({value})::{}", column.type_sql));
     }
+    let slot = |base: &'a str, category: &'a str| Slot {
+        prefix: format!("{}_{}", table.name, column.name),
+        column_name: &column.name,
+        base,
+        category,
+        labels: &column.labels,
+        not_null: column.not_null,
+    };
     let value = match (&column.element, column.category.as_str()) {
         (Some((element, element_category)), "A") => {
-            let one = made(&column.name, element, element_category, &column.labels, i)?;
-            format!("ARRAY[{one}]")
+            format!("ARRAY[{}]", made(&slot(element, element_category), i)?)
         }
-        _ => made(
-            &column.name,
-            &column.base,
-            &column.category,
-            &column.labels,
-            i,
-        )?,
+        _ => made(&slot(&column.base, &column.category), i)?,
     };
     Some(format!("({value})::{}", column.type_sql))
+}
+
+/// Why a NOT NULL column without a default gets no value.
+fn no_value(table: &Table, column: &Column, rows: &HashMap<i64, (u64, Table)>) -> String {
+    let parent = table
+        .foreign_keys
+        .iter()
+        .find(|fk| fk.columns.contains(&column.name))
+        .and_then(|fk| rows.get(&fk.parent));
+    match parent {
+        Some((_, parent)) => format!(
+            "column {} references {}, which has no rows to point at",
+            column.name, parent.name
+        ),
+        None => format!(
+            "column {} ({}) is NOT NULL without a default, and the seeder makes no value of that type",
+            column.name, column.type_sql
+        ),
+    }
 }
 
 fn column_of<'a>(table: &'a Table, name: &str) -> Option<&'a Column> {
@@ -417,24 +492,22 @@ impl Made {
 /// the seeder has no value for, and no default).
 fn made_rows(
     table: &Table,
-    rows_from: &str,
+    (rows_from, only_required): (&str, bool),
     rows: &HashMap<i64, (u64, Table)>,
 ) -> Result<Made, String> {
     let mut names = Vec::new();
     let mut values = Vec::new();
-    for column in table.columns.iter().filter(|c| !c.generated) {
+    let wanted = |c: &&Column| {
+        !c.generated && (!only_required || (c.not_null && !c.has_default && c.identity.is_empty()))
+    };
+    for column in table.columns.iter().filter(wanted) {
         match value_of(table, column, "i", rows) {
             Some(value) => {
                 names.push(quote_ident(&column.name));
                 values.push(format!("{value} AS {}", quote_ident(&column.name)));
             }
             None if column.has_default || !column.not_null => {}
-            None => {
-                return Err(format!(
-                    "column {} ({}) is NOT NULL without a default, and the seeder makes no value of that type",
-                    column.name, column.type_sql
-                ));
-            }
+            None => return Err(no_value(table, column, rows)),
         }
     }
     // each CHECK judged on the row as made: a column it rejects becomes
@@ -503,9 +576,11 @@ pub struct Seeding {
 }
 
 impl Seeding {
-    /// Rows made as the seeder makes them (see [`made_rows`]).
-    pub fn made(&self, table: &Table, rows_from: &str) -> Result<Made, String> {
-        made_rows(table, rows_from, &self.tables)
+    /// Rows as an application writes them: the columns the schema
+    /// requires (NOT NULL without a default), made as the seeder makes
+    /// them (see [`made_rows`]); the rest left to their defaults.
+    pub fn required(&self, table: &Table, rows_from: &str) -> Result<Made, String> {
+        made_rows(table, (rows_from, true), &self.tables)
     }
 
     /// The rows a table was seeded with.
@@ -515,13 +590,18 @@ impl Seeding {
 }
 
 impl Table {
-    /// A column an update can set to itself: the first that is neither
-    /// generated nor an identity.
-    pub fn updatable(&self) -> Option<&str> {
-        self.columns
+    /// A column an update can set to itself: one the schema requires
+    /// (NOT NULL without a default: the application knows it) where there
+    /// is one, else any; never generated, an identity, or in `key`.
+    pub fn updatable(&self, key: &[String]) -> Option<&str> {
+        let free = |c: &&Column| !c.generated && c.identity.is_empty() && !key.contains(&c.name);
+        let mut columns = self.columns.iter().filter(free);
+        let required = self
+            .columns
             .iter()
-            .find(|c| !c.generated && c.identity.is_empty())
-            .map(|c| c.name.as_str())
+            .filter(free)
+            .find(|c| c.not_null && !c.has_default);
+        required.or_else(|| columns.next()).map(|c| c.name.as_str())
     }
 }
 
@@ -600,7 +680,7 @@ fn seed_one(
         while from <= wanted {
             let to = (from + CHUNK - 1).min(wanted);
             let rows_from = format!("generate_series({from}::int8, {to}::int8) AS i");
-            let made = made_rows(table, &rows_from, done)
+            let made = made_rows(table, (&rows_from, false), done)
                 .map_err(|why| diesel::result::Error::QueryBuilderError(why.into()))?;
             diesel::sql_query(made.insert(table)).execute(conn)?;
             from = to + 1;

@@ -80,6 +80,36 @@ pub fn over(
     why
 }
 
+/// Why a statement whose time grows with its table goes over at
+/// production size: each lock the load needs, held `longer_ms` more than
+/// here (the predicted duration less the rehearsed one), against the
+/// budget.
+pub fn over_at_size(
+    budget: &Budget,
+    locks: &[Held],
+    loaded: &[String],
+    longer_ms: f64,
+) -> Vec<String> {
+    let max_lock = budget.max_lock.as_secs_f64() * 1000.0;
+    let mut why: Vec<String> = Vec::new();
+    for lock in locks
+        .iter()
+        .filter(|l| conflicts(l, loaded) && l.relation == l.table)
+    {
+        let predicted = lock.held_ms + longer_ms;
+        if lock.held_ms <= max_lock && predicted > max_lock {
+            why.push(format!(
+                "at production size, {} on {} is predicted to be held {} (budget {})",
+                lock.mode,
+                lock.relation,
+                crate::instruments::duration(predicted),
+                crate::instruments::duration(max_lock)
+            ));
+        }
+    }
+    why
+}
+
 /// Whether a lock the load needs was held through later statements (well
 /// past its own statement's `own_ms`), until the transaction committed.
 pub fn held_through_later(locks: &[Held], loaded: &[String], own_ms: f64) -> bool {
@@ -172,11 +202,24 @@ pub const ADVICE: &[Rule] = &[
         rewrite: |_, _| None,
     },
     Rule {
+        name: "default dropped from a NOT NULL column",
+        project: Some("proj01_add_not_null_constraint"),
+        matches: |n| {
+            alter_cmds(n)
+                .iter()
+                .any(|c| c.subtype == AlterTableType::AtColumnDefault as i32 && c.def.is_none())
+        },
+        text: "without its default, a NOT NULL column must be written by every insert: code still running that does not write it (the release before, during a rolling deploy) fails every insert from then on; keep the database default until no running code leaves the column out (Django drops it at once)",
+        rewrite: |_, _| None,
+    },
+    Rule {
         name: "column added with a default that rewrites",
         project: Some("proj04_change_column_type"),
         matches: |n| {
             added_column(n, |c| {
-                c.raw_default.is_some() || !c.identity.is_empty() || !c.generated.is_empty()
+                volatile(c.raw_default.as_deref())
+                    || !c.identity.is_empty()
+                    || !c.generated.is_empty()
             })
         },
         text: "a volatile default (clock_timestamp(), gen_random_uuid()), an identity, a serial or a stored generated column rewrites the table under ACCESS EXCLUSIVE (a constant default does not, since PostgreSQL 11): add the column nullable without it, backfill in batches, then set the default for new rows",
@@ -286,6 +329,33 @@ fn added_constraint<'a>(
         })
 }
 
+/// Functions whose default differs per row: PostgreSQL then writes every
+/// row (a constant or stable default, `now()` among them, is kept in the
+/// catalog since PostgreSQL 11).
+const VOLATILE: &[&str] = &[
+    "clock_timestamp",
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v4",
+    "uuid_generate_v1",
+    "nextval",
+    "timeofday",
+    "txid_current",
+];
+
+/// Whether a default expression calls a volatile function.
+fn volatile(expression: Option<&Node>) -> bool {
+    let Some(expression) = expression.and_then(|e| e.node.as_ref()) else {
+        return false;
+    };
+    expression.nodes().into_iter().any(|(node, ..)| match node {
+        pg_query::NodeRef::FuncCall(call) => call.funcname.iter().any(
+            |n| matches!(&n.node, Some(NodeEnum::String(s)) if VOLATILE.contains(&s.sval.as_str())),
+        ),
+        _ => false,
+    })
+}
+
 fn added_column(node: &NodeEnum, rewrites: fn(&pg_query::protobuf::ColumnDef) -> bool) -> bool {
     alter_cmds(node)
         .into_iter()
@@ -293,11 +363,18 @@ fn added_column(node: &NodeEnum, rewrites: fn(&pg_query::protobuf::ColumnDef) ->
         .any(|c| match c.def.as_deref().and_then(|d| d.node.as_ref()) {
             Some(NodeEnum::ColumnDef(col)) => {
                 rewrites(col)
-                    || col.constraints.iter().any(|k| {
-                        matches!(&k.node, Some(NodeEnum::Constraint(con))
-                            if con.contype == ConstrType::ConstrDefault as i32
+                    || col.constraints.iter().any(|k| match &k.node {
+                        Some(NodeEnum::Constraint(con)) => {
+                            (con.contype == ConstrType::ConstrDefault as i32 && volatile(con.raw_expr.as_deref()))
                                 || con.contype == ConstrType::ConstrIdentity as i32
-                                || con.contype == ConstrType::ConstrGenerated as i32)
+                                || con.contype == ConstrType::ConstrGenerated as i32
+                        }
+                        _ => false,
+                    })
+                    || col.type_name.as_ref().is_some_and(|t| {
+                        t.names.iter().any(|n| {
+                            matches!(&n.node, Some(NodeEnum::String(s)) if matches!(s.sval.as_str(), "serial" | "bigserial" | "smallserial" | "serial4" | "serial8" | "serial2"))
+                        })
                     })
             }
             _ => false,
@@ -425,6 +502,16 @@ mod tests {
         assert!(
             advice("ALTER TABLE t ADD COLUMN c timestamptz DEFAULT clock_timestamp()").len() == 1
         );
+        assert!(advice("ALTER TABLE t ADD COLUMN c bigserial").len() == 1);
         assert!(advice("ALTER TABLE t ADD COLUMN c int").is_empty());
+        // a constant or stable default stays in the catalog
+        assert!(advice("ALTER TABLE t ADD COLUMN c text NOT NULL DEFAULT 'x'").is_empty());
+        assert!(advice("ALTER TABLE t ADD COLUMN c timestamptz DEFAULT now()").is_empty());
+        assert_eq!(
+            advice("ALTER TABLE t ALTER COLUMN c DROP DEFAULT")[0]
+                .project
+                .as_deref(),
+            Some("proj01_add_not_null_constraint")
+        );
     }
 }
