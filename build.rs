@@ -119,6 +119,14 @@ fn detect_tools() {
             println!("cargo::rustc-cfg={cfg}");
         }
     }
+    // the shared corpus of real migrations, where CI checks the project out
+    let corpus = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+        .join("../shared/corpus/cratesio-migrations-until-2024/migrations");
+    println!("cargo::rustc-check-cfg=cfg(has_corpus)");
+    if corpus.is_dir() {
+        println!("cargo::rustc-cfg=has_corpus");
+        println!("cargo:rerun-if-changed={}", corpus.display());
+    }
     println!("cargo:rerun-if-env-changed=PATH");
     let path = env::var_os("PATH").unwrap_or_default();
     let watched = env::split_paths(&path)

@@ -65,6 +65,11 @@ pub struct Args {
     /// Production's rows in a table (TABLE=N), for predicted durations
     #[arg(long, value_name = "TABLE=N", action = clap::ArgAction::Append)]
     pub production_rows: Vec<String>,
+    /// Your own value for a column the seeder gets wrong: TABLE.COLUMN=SQL,
+    /// an expression of the row's number `i` (e.g.
+    /// "orders.status=(ARRAY['new','paid'])[1 + i % 2]"); repeat for several
+    #[arg(long, value_name = "TABLE.COLUMN=SQL", action = clap::ArgAction::Append)]
+    pub value: Vec<String>,
     /// Read production's row counts from this database's statistics
     /// (reltuples, read-only), for predicted durations
     #[arg(long, value_name = "URL")]
@@ -118,6 +123,18 @@ fn production(args: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
             let n = super::parse_count(n)
                 .map_err(|e| anyhow::anyhow!("--production-rows {arg}: {e}"))?;
             Ok((table.to_owned(), n))
+        })
+        .collect()
+}
+
+/// `TABLE.COLUMN=SQL` pairs.
+fn values(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    args.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((target, sql)) if target.contains('.') && !sql.trim().is_empty() => {
+                Ok((target.to_owned(), sql.to_owned()))
+            }
+            _ => Err(anyhow::anyhow!("--value {arg}: must be TABLE.COLUMN=SQL")),
         })
         .collect()
 }
@@ -213,6 +230,7 @@ fn prepare(args: &Args) -> anyhow::Result<(Options, rehearse::Plan)> {
             max_lock: args.max_lock,
         },
         production_rows,
+        values: values(&args.value)?,
         settle: args.settle,
         timeout: args.timeout,
     };

@@ -86,7 +86,7 @@ fn matching(table: &Table, columns: &[String]) -> String {
 pub fn queries(
     conn: &mut PgConnection,
     table: &Table,
-    seeding: &Seeding,
+    (seeding, also): (&Seeding, &[String]),
 ) -> QueryResult<Vec<LoadQuery>> {
     let rows = seeding.rows(table);
     let indexes = diesel::sql_query(INDEXES)
@@ -133,7 +133,7 @@ pub fn queries(
             values: sample(conn, table, &index.columns, rows)?,
         });
     }
-    if let Some(insert) = insert(conn, table, seeding)? {
+    if let Some(insert) = insert(conn, table, (seeding, also))? {
         queries.push(insert);
     }
     Ok(queries)
@@ -144,7 +144,7 @@ pub fn queries(
 fn insert(
     conn: &mut PgConnection,
     table: &Table,
-    seeding: &Seeding,
+    (seeding, also): (&Seeding, &[String]),
 ) -> QueryResult<Option<LoadQuery>> {
     let rows = seeding.rows(table);
     let sequence = format!("risky_migrations.load_{}", table.oid);
@@ -157,7 +157,7 @@ fn insert(
     // field lands in its column by the column's type when the insert runs,
     // so a column whose type a migration changed still takes it (the
     // seeder's own casts are to the types at seeding)
-    Ok(seeding.required(table, &rows_from).ok().map(|made| LoadQuery {
+    Ok(seeding.required(table, &rows_from, also).ok().map(|made| LoadQuery {
         label: format!("insert {}", table.name),
         sql: format!(
             "INSERT INTO {t} ({c}){o} SELECT {c} FROM json_populate_record(NULL::{t}, (SELECT row_to_json(made) FROM ({s}) AS made))",

@@ -58,6 +58,9 @@ pub struct Options {
     pub budget: Budget,
     /// Production's rows per table, for the predictions.
     pub production_rows: BTreeMap<String, u64>,
+    /// The user's values for some columns: `table.column` to an SQL
+    /// expression of the row's number `i`.
+    pub values: BTreeMap<String, String>,
     /// The baseline's length, and the pause between migrations.
     pub settle: Duration,
     /// A load query or request that takes longer fails.
@@ -144,23 +147,24 @@ fn apply_unmeasured(conn: &mut PgConnection, migration: &Migration) -> Result<()
     })
 }
 
+/// Each relation's table (an index's table, a table itself), by name.
+type TablesOf = std::collections::HashMap<String, String>;
+
+fn tables_of(conn: &mut PgConnection) -> QueryResult<TablesOf> {
+    Ok(trace::relations(conn)?
+        .into_values()
+        .map(|r| (r.name, r.table))
+        .collect())
+}
+
 /// The tables the measured statements name that exist now, seeded.
-fn touched(
-    plan: &Plan,
-    tables: &[seed::Table],
-    conn: &mut PgConnection,
-) -> QueryResult<Vec<seed::Table>> {
-    let relations = trace::relations(conn)?;
+fn touched(plan: &Plan, tables: &[seed::Table], relations: &TablesOf) -> Vec<seed::Table> {
     let mut names: Vec<String> = plan
         .statements
         .iter()
         .flatten()
         .flat_map(|s| s.relations.iter())
-        .map(|r| {
-            relations
-                .get(r)
-                .map_or_else(|| r.clone(), |(table, _)| table.clone())
-        })
+        .map(|r| relations.get(r).cloned().unwrap_or_else(|| r.clone()))
         .collect();
     // an index named by the statement (DROP INDEX, ALTER INDEX) is its table's
     for statement in plan.statements.iter().flatten() {
@@ -168,16 +172,16 @@ fn touched(
             .sql
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         {
-            if let Some((table, _)) = relations.get(word).filter(|(t, _)| t != word) {
+            if let Some(table) = relations.get(word).filter(|t| *t != word) {
                 names.push(table.clone());
             }
         }
     }
-    Ok(tables
+    tables
         .iter()
         .filter(|t| names.contains(&t.name))
         .cloned()
-        .collect())
+        .collect()
 }
 
 /// Runs each query once, before the baseline: those that fail then are
@@ -323,14 +327,17 @@ pub fn rehearse(
         out,
         "seeding every table (rows made from the catalog, triggers off):".to_owned(),
     );
-    let tables = seed::tables(&mut conn, &planned_keys(plan))?;
+    let tables = seed::tables(&mut conn, &planned_keys(plan), &options.values)?;
     let rows_for = |name: &str| options.rows_for.get(name).copied().unwrap_or(options.rows);
     let seeding = seed::seed(&mut conn, &tables, &rows_for, out)?;
     interrupted("while seeding")?;
-    let watched = touched(plan, &tables, &mut conn)?;
+    let relations = tables_of(&mut conn)?;
+    let watched = touched(plan, &tables, &relations);
     let mut queries = Vec::new();
+    let required = planned_required(plan);
     for table in &watched {
-        queries.extend(load::queries(&mut conn, table, &seeding)?);
+        let also = required.get(&table.name).map_or(&[][..], Vec::as_slice);
+        queries.extend(load::queries(&mut conn, table, (&seeding, also))?);
     }
     let (queries, dropped) = trial(&mut conn, queries);
     let labels: Vec<String> = queries.iter().map(|q| q.label.clone()).collect();
@@ -383,6 +390,7 @@ pub fn rehearse(
         loaded: watched.iter().map(|t| t.name.clone()).collect(),
         rehearsed: &rehearsed,
         version_num,
+        relations: &relations,
     };
     // each migration's load runs until the next one starts (or the end)
     let starts: Vec<f64> = ran
@@ -481,6 +489,58 @@ fn planned_keys(plan: &Plan) -> Vec<seed::PlannedKey> {
         }
     }
     keys
+}
+
+/// The columns the measured statements are about to make NOT NULL (`SET
+/// NOT NULL`, a `CHECK (col IS NOT NULL)`, PostgreSQL 18's `NOT NULL col`
+/// constraint), by table: the application writes them already, or the
+/// migration fails in production too.
+fn planned_required(plan: &Plan) -> BTreeMap<String, Vec<String>> {
+    use pg_query::NodeEnum;
+    use pg_query::protobuf::{AlterTableType, ConstrType, NullTestType};
+    let mut required: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for statement in plan.statements.iter().flatten() {
+        let Some(NodeEnum::AlterTableStmt(alter)) = &statement.node else {
+            continue;
+        };
+        let Some(table) = &alter.relation else {
+            continue;
+        };
+        let columns = required.entry(table.relname.clone()).or_default();
+        for cmd in &alter.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                continue;
+            };
+            if cmd.subtype == AlterTableType::AtSetNotNull as i32 {
+                columns.push(cmd.name.clone());
+            }
+            let Some(NodeEnum::Constraint(con)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
+            else {
+                continue;
+            };
+            if con.contype == ConstrType::ConstrNotnull as i32 {
+                columns.extend(con.keys.iter().filter_map(|k| match &k.node {
+                    Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                    _ => None,
+                }));
+            }
+            let Some(expression) = con.raw_expr.as_deref().and_then(|e| e.node.as_ref()) else {
+                continue;
+            };
+            for (node, ..) in expression.nodes() {
+                if let pg_query::NodeRef::NullTest(test) = node
+                    && test.nulltesttype == NullTestType::IsNotNull as i32
+                    && let Some(NodeEnum::ColumnRef(column)) =
+                        test.arg.as_deref().and_then(|a| a.node.as_ref())
+                    && let Some(Some(NodeEnum::String(name))) =
+                        column.fields.last().map(|f| f.node.as_ref())
+                {
+                    columns.push(name.sval.clone());
+                }
+            }
+        }
+    }
+    required
 }
 
 /// Fails with where Ctrl-C stopped the rehearsal, if it did.
@@ -587,6 +647,7 @@ struct Context<'a> {
     loaded: Vec<String>,
     rehearsed: &'a BTreeMap<String, u64>,
     version_num: u32,
+    relations: &'a TablesOf,
 }
 
 fn migration_report(
@@ -688,19 +749,32 @@ fn statement_report(
         .max_by(|a, b| a.waited_ms.total_cmp(&b.waited_ms));
     let load = probe::summarize_during(all, charged);
     let own_ms = traced.end_ms - traced.start_ms;
+    // the tables it names (an index standing for its table) and those it
+    // locked (the parser names no table for some statements, REINDEX)
+    let tables: Vec<String> = statement
+        .relations
+        .iter()
+        .map(|r| {
+            context
+                .relations
+                .get(r)
+                .cloned()
+                .unwrap_or_else(|| r.clone())
+        })
+        .chain(locks.iter().map(|l| l.table.clone()))
+        .collect();
     let predicted_ms = predict::predict(
         statement,
         (own_ms, !traced.rewrote.is_empty()),
-        context.rehearsed,
-        &context.options.production_rows,
+        &tables,
+        (context.rehearsed, &context.options.production_rows),
     );
     let mut over = verdict::over(&context.options.budget, &load, &locks, &context.loaded);
     if let Some(predicted) = predicted_ms {
         over.extend(verdict::over_at_size(
             &context.options.budget,
-            &locks,
-            &context.loaded,
-            predicted - own_ms,
+            (&locks, &context.loaded),
+            (own_ms, predicted),
         ));
     }
     let mut advice = Vec::new();

@@ -49,18 +49,22 @@ pub fn growth(statement: &Statement, rewrote: bool) -> Option<Growth> {
     }
 }
 
-/// The predicted duration of a statement that took `ms` on tables of
-/// `rehearsed` rows, at `production` rows, from the largest table it
-/// names whose production size is known.
+/// The predicted duration of a statement that took `ms` on `tables` (the
+/// ones it names, an index standing for its table) of `rehearsed` rows,
+/// at `production` rows, from the largest whose production size is known.
 pub fn predict(
     statement: &Statement,
     (ms, rewrote): (f64, bool),
-    rehearsed: &BTreeMap<String, u64>,
-    production: &BTreeMap<String, u64>,
+    tables: &[String],
+    (rehearsed, production): (&BTreeMap<String, u64>, &BTreeMap<String, u64>),
 ) -> Option<f64> {
+    // a statement that took no measurable time did not scan (a SET NOT
+    // NULL a valid CHECK proves, say): it takes as long at any size
+    if ms < 2.0 {
+        return None;
+    }
     let growth = growth(statement, rewrote)?;
-    let (small, large) = statement
-        .relations
+    let (small, large) = tables
         .iter()
         .filter_map(|t| Some((*rehearsed.get(t)?, *production.get(t)?)))
         .filter(|(small, _)| *small > 0)

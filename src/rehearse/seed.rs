@@ -43,6 +43,8 @@ pub struct Table {
     columns: Vec<Column>,
     checks: Vec<Check>,
     foreign_keys: Vec<ForeignKey>,
+    /// The user's expressions of `i` for some columns (`--value`).
+    values: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,9 +210,22 @@ struct KeyColumns {
 }
 
 /// The user's tables and what seeding them needs, the foreign keys the
-/// measured migrations add counted as if they were there.
-pub fn tables(conn: &mut PgConnection, planned: &[PlannedKey]) -> QueryResult<Vec<Table>> {
+/// measured migrations add counted as if they were there, and the user's
+/// own values (`table.column` to an SQL expression of the row's number `i`).
+pub fn tables(
+    conn: &mut PgConnection,
+    planned: &[PlannedKey],
+    values: &BTreeMap<String, String>,
+) -> QueryResult<Vec<Table>> {
     let mut tables = catalog_tables(conn)?;
+    for (target, expression) in values {
+        let Some((table, column)) = target.split_once('.') else {
+            continue;
+        };
+        if let Some(table) = tables.iter_mut().find(|t| t.name == table) {
+            table.values.insert(column.to_owned(), expression.clone());
+        }
+    }
     for key in planned {
         let parent = tables.iter().find(|t| t.name == key.parent).map(|t| t.oid);
         let Some(parent) = parent else { continue };
@@ -255,6 +270,7 @@ fn catalog_tables(conn: &mut PgConnection) -> QueryResult<Vec<Table>> {
                 columns: Vec::new(),
                 checks: Vec::new(),
                 foreign_keys: Vec::new(),
+                values: HashMap::new(),
             };
             (t.oid, table)
         })
@@ -391,6 +407,11 @@ fn text_like_its_name(column_name: &str, i: &str) -> Option<String> {
         Some(format!("'user' || ({i}) || '@example.com'"))
     } else if name.contains("url") {
         Some(format!("'https://example.com/' || ({i})"))
+    } else if name.contains("version") || name.contains("semver") || name == "num" {
+        // a release number: major.minor.patch
+        Some(format!(
+            "(({i}) / 1000000) || '.' || ((({i}) / 1000) % 1000) || '.' || (({i}) % 1000)"
+        ))
     } else {
         None
     }
@@ -404,6 +425,13 @@ fn value_of<'a>(
     i: &str,
     rows: &HashMap<i64, (u64, Table)>,
 ) -> Option<String> {
+    // the user's own expression of `i` (--value), evaluated for this row
+    if let Some(expression) = table.values.get(&column.name) {
+        return Some(format!(
+            "(SELECT ({expression})::{} FROM (SELECT ({i}) AS i) AS v)",
+            column.type_sql
+        ));
+    }
     let foreign = table.foreign_keys.iter().find_map(|fk| {
         fk.columns
             .iter()
@@ -492,13 +520,15 @@ impl Made {
 /// the seeder has no value for, and no default).
 fn made_rows(
     table: &Table,
-    (rows_from, only_required): (&str, bool),
+    (rows_from, only_required): (&str, Option<&[String]>),
     rows: &HashMap<i64, (u64, Table)>,
 ) -> Result<Made, String> {
     let mut names = Vec::new();
     let mut values = Vec::new();
     let wanted = |c: &&Column| {
-        !c.generated && (!only_required || (c.not_null && !c.has_default && c.identity.is_empty()))
+        let required = (c.not_null && !c.has_default && c.identity.is_empty())
+            || only_required.is_some_and(|also| also.contains(&c.name));
+        !c.generated && (only_required.is_none() || required)
     };
     for column in table.columns.iter().filter(wanted) {
         match value_of(table, column, "i", rows) {
@@ -577,10 +607,18 @@ pub struct Seeding {
 
 impl Seeding {
     /// Rows as an application writes them: the columns the schema
-    /// requires (NOT NULL without a default), made as the seeder makes
-    /// them (see [`made_rows`]); the rest left to their defaults.
-    pub fn required(&self, table: &Table, rows_from: &str) -> Result<Made, String> {
-        made_rows(table, (rows_from, true), &self.tables)
+    /// requires (NOT NULL without a default) and `also` (those the
+    /// measured migrations are about to require: the application writes
+    /// them already, or the migration fails in production too), made as
+    /// the seeder makes them (see [`made_rows`]); the rest left to their
+    /// defaults.
+    pub fn required(
+        &self,
+        table: &Table,
+        rows_from: &str,
+        also: &[String],
+    ) -> Result<Made, String> {
+        made_rows(table, (rows_from, Some(also)), &self.tables)
     }
 
     /// The rows a table was seeded with.
@@ -680,7 +718,7 @@ fn seed_one(
         while from <= wanted {
             let to = (from + CHUNK - 1).min(wanted);
             let rows_from = format!("generate_series({from}::int8, {to}::int8) AS i");
-            let made = made_rows(table, (&rows_from, false), done)
+            let made = made_rows(table, (&rows_from, None), done)
                 .map_err(|why| diesel::result::Error::QueryBuilderError(why.into()))?;
             diesel::sql_query(made.insert(table)).execute(conn)?;
             from = to + 1;

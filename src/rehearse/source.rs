@@ -251,12 +251,19 @@ pub fn select(
     path: &Path,
     (from, to): (Option<&str>, Option<&str>),
 ) -> Result<std::ops::RangeInclusive<usize>, SourceError> {
+    // a name or a version, else (as Django's migrate reads 0003) a prefix
+    // of exactly one name
     let find = |wanted: &str| {
-        source
-            .migrations
-            .iter()
-            .position(|m| {
-                m.name == wanted || m.version == wanted || m.version == wanted.replace('-', "")
+        let exact = source.migrations.iter().position(|m| {
+            m.name == wanted || m.version == wanted || m.version == wanted.replace('-', "")
+        });
+        let prefixed: Vec<usize> = (0..source.migrations.len())
+            .filter(|&i| source.migrations[i].name.starts_with(wanted))
+            .collect();
+        exact
+            .or(match prefixed.as_slice() {
+                [only] => Some(*only),
+                _ => None,
             })
             .ok_or_else(|| SourceError::Unknown {
                 wanted: wanted.to_owned(),

@@ -52,12 +52,16 @@ pub struct Outcome {
     pub in_transaction: bool,
 }
 
-#[derive(QueryableByName)]
-struct Relation {
+/// A user relation: its name, the table it belongs to (itself, or an
+/// index's table), and its file.
+#[derive(QueryableByName, Debug, Clone)]
+pub struct Relation {
+    #[diesel(sql_type = BigInt)]
+    pub oid: i64,
     #[diesel(sql_type = Text)]
-    name: String,
+    pub name: String,
     #[diesel(sql_type = Text)]
-    table: String,
+    pub table: String,
     #[diesel(sql_type = BigInt)]
     node: i64,
 }
@@ -65,37 +69,37 @@ struct Relation {
 /// Every user relation's file (tables, indexes, materialized views) and
 /// the table it belongs to.
 const RELATIONS: &str = "
-SELECT c.relname::text AS name, coalesce(t.relname, c.relname)::text AS table, c.relfilenode::int8 AS node
+SELECT c.oid::int8 AS oid, c.relname::text AS name, coalesce(t.relname, c.relname)::text AS table,
+       c.relfilenode::int8 AS node
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid
 WHERE c.relkind IN ('r', 'i', 'm', 'p', 'I')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'";
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'risky_migrations')
+  AND n.nspname NOT LIKE 'pg\\_%'";
 
-/// The relations and their files, by name.
-pub fn relations(conn: &mut PgConnection) -> QueryResult<HashMap<String, (String, i64)>> {
+/// The relations, by oid: a relation keeps its oid when it is rewritten
+/// (its file changes) and while it is dropped (the lock stays on the oid).
+pub fn relations(conn: &mut PgConnection) -> QueryResult<HashMap<i64, Relation>> {
     Ok(diesel::sql_query(RELATIONS)
         .load::<Relation>(conn)?
         .into_iter()
-        .map(|r| (r.name, (r.table, r.node)))
+        .map(|r| (r.oid, r))
         .collect())
 }
 
 #[derive(QueryableByName)]
 struct OwnLock {
-    #[diesel(sql_type = Text)]
-    relation: String,
+    #[diesel(sql_type = BigInt)]
+    relation: i64,
     #[diesel(sql_type = Text)]
     mode: String,
 }
 
-/// The locks this session holds now on user relations.
-fn own_locks(conn: &mut PgConnection) -> QueryResult<Vec<(String, LockMode)>> {
+/// The locks this session holds now on relations, by oid.
+fn own_locks(conn: &mut PgConnection) -> QueryResult<Vec<(i64, LockMode)>> {
     let rows = diesel::sql_query(
-        "SELECT c.relname::text AS relation, l.mode::text AS mode
-         FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-           AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'risky_migrations')
-           AND n.nspname NOT LIKE 'pg\\_%'",
+        "SELECT l.relation::int8 AS relation, l.mode::text AS mode FROM pg_locks l
+         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted",
     )
     .load::<OwnLock>(conn)?;
     Ok(rows
@@ -135,7 +139,7 @@ pub fn run(
     }
     let mut traced: Vec<Traced> = Vec::new();
     // when each lock was first seen: held from there to the release
-    let mut acquired: Vec<(String, LockMode, f64)> = Vec::new();
+    let mut acquired: Vec<(i64, LockMode, f64)> = Vec::new();
     let mut failed = None;
     let mut files = before.clone();
     for (i, statement) in statements.iter().enumerate() {
@@ -167,9 +171,9 @@ pub fn run(
         }
         let after = relations(conn)?;
         let mut rewrote: Vec<String> = after
-            .iter()
-            .filter(|(name, (_, node))| files.get(*name).is_some_and(|(_, old)| old != node))
-            .map(|(name, _)| name.clone())
+            .values()
+            .filter(|r| files.get(&r.oid).is_some_and(|old| old.node != r.node))
+            .map(|r| r.name.clone())
             .collect();
         rewrote.sort();
         files = after;
@@ -202,11 +206,14 @@ pub fn run(
         let Some(slot) = traced.iter_mut().find(|t| t.start_ms == at) else {
             continue;
         };
+        // only relations that existed before: one the migration made is
+        // nobody else's business yet
+        let Some(known) = before.get(&relation) else {
+            continue;
+        };
         slot.locks.push(Held {
-            table: before
-                .get(&relation)
-                .map_or_else(|| relation.clone(), |(t, _)| t.clone()),
-            relation,
+            table: known.table.clone(),
+            relation: known.name.clone(),
             mode,
             held_ms: released_ms - at,
             sampled: false,

@@ -81,20 +81,22 @@ pub fn over(
 }
 
 /// Why a statement whose time grows with its table goes over at
-/// production size: each lock the load needs, held `longer_ms` more than
-/// here (the predicted duration less the rehearsed one), against the
+/// production size: each lock the load needs that it held for all its
+/// run (a lock taken for a moment inside a longer block does not grow
+/// with it), held longer by as much as the prediction says, against the
 /// budget.
 pub fn over_at_size(
     budget: &Budget,
-    locks: &[Held],
-    loaded: &[String],
-    longer_ms: f64,
+    (locks, loaded): (&[Held], &[String]),
+    (own_ms, predicted_ms): (f64, f64),
 ) -> Vec<String> {
     let max_lock = budget.max_lock.as_secs_f64() * 1000.0;
+    let longer_ms = predicted_ms - own_ms;
     let mut why: Vec<String> = Vec::new();
     for lock in locks
         .iter()
         .filter(|l| conflicts(l, loaded) && l.relation == l.table)
+        .filter(|l| l.held_ms >= own_ms * 0.9)
     {
         let predicted = lock.held_ms + longer_ms;
         if lock.held_ms <= max_lock && predicted > max_lock {

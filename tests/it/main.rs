@@ -16,6 +16,7 @@ mod localdb;
 mod migrations;
 mod patterns;
 mod plans;
+mod rehearse;
 mod replicas;
 mod safety;
 mod support;

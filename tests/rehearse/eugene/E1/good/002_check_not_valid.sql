@@ -1,0 +1,1 @@
+ALTER TABLE items ADD CONSTRAINT items_price_not_negative CHECK (price >= 0) NOT VALID;

@@ -1,0 +1,1 @@
+REINDEX INDEX items_name_idx;

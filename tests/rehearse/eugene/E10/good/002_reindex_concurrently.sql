@@ -1,0 +1,1 @@
+REINDEX INDEX CONCURRENTLY items_name_idx;

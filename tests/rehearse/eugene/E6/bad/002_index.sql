@@ -1,0 +1,1 @@
+CREATE INDEX items_code_idx ON items (code);

@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY items_code_idx ON items (code);

@@ -1,0 +1,1 @@
+ALTER TABLE items ADD CONSTRAINT items_code_unique UNIQUE (code);

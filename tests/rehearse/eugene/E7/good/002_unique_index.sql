@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX CONCURRENTLY items_code_unique ON items (code);
