@@ -19,6 +19,7 @@
 
 pub mod backfill;
 pub mod endpoint;
+pub mod instruments;
 pub mod recipes;
 pub mod seeding;
 
@@ -36,6 +37,7 @@ use crate::scenarios::Scenario;
 
 pub use backfill::backfill;
 pub use endpoint::{endpoint, parse_wrk};
+pub use instruments::instruments;
 pub use recipes::recipes;
 pub use seeding::{seed_rows, seeding};
 

@@ -27,8 +27,8 @@ pub struct Args {
     /// Seconds each load generator (wrk, pgbench) runs
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub endpoint_seconds: u64,
-    /// Only these parts: seed, backfill, recipes, endpoint (comma-separated)
-    #[arg(long, value_delimiter = ',', value_parser = ["seed", "backfill", "recipes", "endpoint"])]
+    /// Only these parts: seed, backfill, recipes, endpoint, instruments (comma-separated)
+    #[arg(long, value_delimiter = ',', value_parser = ["seed", "backfill", "recipes", "endpoint", "instruments"])]
     pub only: Vec<String>,
     /// Also a hot standby: the replay lag each backfill run causes, and a run
     /// within a budget (a standby of the throwaway server, or REPLICA_URL's
@@ -143,6 +143,15 @@ fn parts(
         };
         let measured = bench::backfill(databases, scenario, batches, budget, status);
         figures.extend(part("backfill", measured)?);
+    }
+    if wants("instruments") {
+        let measured = bench::instruments(
+            databases,
+            scenario,
+            (args.rows, args.endpoint_seconds),
+            status,
+        );
+        figures.extend(part("instruments", measured)?);
     }
     if wants("recipes") {
         figures.extend(part("recipes", bench::recipes(url, scenario, status))?);

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod docs;
 pub mod fresh;
 pub mod localdb;
 pub mod migrate;
@@ -65,6 +66,8 @@ pub enum Command {
     /// Rehearse your own migrations: what each statement locks, for how
     /// long, and what traffic feels, on realistic rows under load
     Rehearse(rehearse::Args),
+    /// Rewrite the README's measured tables from one demo run's report.json
+    Docs(docs::Args),
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -201,6 +204,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&here()?, args, out),
         // the user's migrations, anywhere: no project of the lab's
         Command::Rehearse(args) => rehearse::run(args, out),
+        Command::Docs(args) => docs::run(here()?.root(), args, out),
         // a probe with --url needs no project
         Command::Probe(args) => {
             let target = match args.url {

@@ -28,6 +28,10 @@ pub struct Args {
     /// The last migration measured (default: --from's, or the last)
     #[arg(long, value_name = "MIGRATION")]
     pub to: Option<String>,
+    /// A migration before --from not to apply, as `migrate --fake` records
+    /// one without running it; repeat for several
+    #[arg(long, value_name = "MIGRATION", action = clap::ArgAction::Append)]
+    pub skip: Vec<String>,
     /// Rows seeded into every table (N, default 100,000), or into one
     /// (TABLE=N); repeat for several
     #[arg(long, value_name = "N|TABLE=N", action = clap::ArgAction::Append)]
@@ -219,6 +223,7 @@ fn prepare(args: &Args) -> anyhow::Result<(Options, rehearse::Plan)> {
         path: args.path.clone(),
         from: args.from.clone(),
         to: args.to.clone(),
+        skip: args.skip.clone(),
         rows: all,
         rows_for: per,
         load: args.load,

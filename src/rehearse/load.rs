@@ -20,6 +20,16 @@ use super::seed::{Seeding, Table};
 use crate::db::quote_ident;
 use crate::instruments::load::LoadQuery;
 
+/// What the measured migrations are about to do to a table's columns.
+#[derive(Debug, Clone, Default)]
+pub struct Planned {
+    /// Made NOT NULL: the application writes them already, or the
+    /// migration fails in production too.
+    pub required: Vec<String>,
+    /// Dropped.
+    pub dropped: Vec<String>,
+}
+
 #[derive(QueryableByName)]
 struct Index {
     #[diesel(sql_type = Text)]
@@ -86,7 +96,7 @@ fn matching(table: &Table, columns: &[String]) -> String {
 pub fn queries(
     conn: &mut PgConnection,
     table: &Table,
-    (seeding, also): (&Seeding, &[String]),
+    (seeding, planned): (&Seeding, &Planned),
 ) -> QueryResult<Vec<LoadQuery>> {
     let rows = seeding.rows(table);
     let indexes = diesel::sql_query(INDEXES)
@@ -122,7 +132,11 @@ pub fn queries(
             });
         }
     }
-    for index in indexes.iter().filter(|i| !i.primary).take(3) {
+    // a read through an index on a column the migrations drop is one that
+    // code deployed before the drop has stopped (or the drop breaks it, as
+    // it would break the application: which, the load cannot know)
+    let kept = |i: &&Index| !i.primary && !i.columns.iter().any(|c| planned.dropped.contains(c));
+    for index in indexes.iter().filter(kept).take(3) {
         queries.push(LoadQuery {
             label: format!("read {name} by {}", index.name),
             sql: format!(
@@ -133,7 +147,7 @@ pub fn queries(
             values: sample(conn, table, &index.columns, rows)?,
         });
     }
-    if let Some(insert) = insert(conn, table, (seeding, also))? {
+    if let Some(insert) = insert(conn, table, (seeding, &planned.required))? {
         queries.push(insert);
     }
     Ok(queries)

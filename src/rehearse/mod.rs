@@ -44,6 +44,8 @@ pub struct Options {
     pub path: PathBuf,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// Migrations before `from` not applied (`--skip`, as `migrate --fake`).
+    pub skip: Vec<String>,
     /// Rows seeded into every table, and per table.
     pub rows: u64,
     pub rows_for: BTreeMap<String, u64>,
@@ -95,6 +97,9 @@ pub struct Plan {
     pub source: Source,
     pub measured: std::ops::RangeInclusive<usize>,
     pub statements: Vec<Vec<Statement>>,
+    /// Migrations before the measured ones that are not applied: recorded
+    /// without running, as `migrate --fake` does (`--skip`).
+    pub skipped: Vec<usize>,
 }
 
 /// Reads and parses what `options` asks for.
@@ -109,10 +114,19 @@ pub fn plan(options: &Options) -> Result<Plan, RehearseError> {
         .iter()
         .map(|m| statements::split(&m.name, &m.sql))
         .collect::<Result<_, _>>()?;
+    let skipped = options
+        .skip
+        .iter()
+        .map(|s| match source::find(&source, &options.path, s)? {
+            i if i >= *measured.start() => Err(source::SourceError::SkipMeasured(s.clone())),
+            i => Ok(i),
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Plan {
         source,
         measured,
         statements,
+        skipped,
     })
 }
 
@@ -166,13 +180,15 @@ fn touched(plan: &Plan, tables: &[seed::Table], relations: &TablesOf) -> Vec<see
         .flat_map(|s| s.relations.iter())
         .map(|r| relations.get(r).cloned().unwrap_or_else(|| r.clone()))
         .collect();
-    // an index named by the statement (DROP INDEX, ALTER INDEX) is its table's
+    // a relation named in the text the parse tree keeps opaque (a DO
+    // block's body, a function's) or an index named by the statement (DROP
+    // INDEX, REINDEX) stands for its table
     for statement in plan.statements.iter().flatten() {
         for word in statement
             .sql
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         {
-            if let Some(table) = relations.get(word).filter(|t| *t != word) {
+            if let Some(table) = relations.get(word) {
                 names.push(table.clone());
             }
         }
@@ -317,9 +333,11 @@ pub fn rehearse(
         out,
         format!("applying the {first} migrations before the measured ones (unmeasured)"),
     );
-    for migration in &plan.source.migrations[..first] {
+    for (i, migration) in plan.source.migrations[..first].iter().enumerate() {
         interrupted("while applying the migrations before the measured ones")?;
-        apply_unmeasured(&mut conn, migration)?;
+        if !plan.skipped.contains(&i) {
+            apply_unmeasured(&mut conn, migration)?;
+        }
     }
     let postgres = db::server_version(&mut conn)?;
     let version_num = server_version_num(&mut conn)?;
@@ -334,10 +352,11 @@ pub fn rehearse(
     let relations = tables_of(&mut conn)?;
     let watched = touched(plan, &tables, &relations);
     let mut queries = Vec::new();
-    let required = planned_required(plan);
+    let planned = planned_columns(plan);
+    let none = load::Planned::default();
     for table in &watched {
-        let also = required.get(&table.name).map_or(&[][..], Vec::as_slice);
-        queries.extend(load::queries(&mut conn, table, (&seeding, also))?);
+        let planned = planned.get(&table.name).unwrap_or(&none);
+        queries.extend(load::queries(&mut conn, table, (&seeding, planned))?);
     }
     let (queries, dropped) = trial(&mut conn, queries);
     let labels: Vec<String> = queries.iter().map(|q| q.label.clone()).collect();
@@ -460,8 +479,13 @@ fn planned_keys(plan: &Plan) -> Vec<seed::PlannedKey> {
             .collect()
     };
     let mut keys = Vec::new();
-    for statement in plan.statements.iter().flatten() {
-        let Some(NodeEnum::AlterTableStmt(alter)) = &statement.node else {
+    let nodes = plan
+        .statements
+        .iter()
+        .flatten()
+        .flat_map(|s| s.node.iter().chain(&s.inner));
+    for node in nodes {
+        let NodeEnum::AlterTableStmt(alter) = node else {
             continue;
         };
         let Some(table) = &alter.relation else {
@@ -491,56 +515,76 @@ fn planned_keys(plan: &Plan) -> Vec<seed::PlannedKey> {
     keys
 }
 
-/// The columns the measured statements are about to make NOT NULL (`SET
-/// NOT NULL`, a `CHECK (col IS NOT NULL)`, PostgreSQL 18's `NOT NULL col`
-/// constraint), by table: the application writes them already, or the
-/// migration fails in production too.
-fn planned_required(plan: &Plan) -> BTreeMap<String, Vec<String>> {
+/// What the measured statements are about to do to existing columns, by
+/// table: make them NOT NULL (`SET NOT NULL`, a `CHECK (col IS NOT NULL)`,
+/// PostgreSQL 18's `NOT NULL col` constraint), or drop them.
+fn planned_columns(plan: &Plan) -> BTreeMap<String, load::Planned> {
     use pg_query::NodeEnum;
-    use pg_query::protobuf::{AlterTableType, ConstrType, NullTestType};
-    let mut required: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for statement in plan.statements.iter().flatten() {
-        let Some(NodeEnum::AlterTableStmt(alter)) = &statement.node else {
+    use pg_query::protobuf::{AlterTableType, ConstrType};
+    let mut planned: BTreeMap<String, load::Planned> = BTreeMap::new();
+    let nodes = plan
+        .statements
+        .iter()
+        .flatten()
+        .flat_map(|s| s.node.iter().chain(&s.inner));
+    for node in nodes {
+        let NodeEnum::AlterTableStmt(alter) = node else {
             continue;
         };
         let Some(table) = &alter.relation else {
             continue;
         };
-        let columns = required.entry(table.relname.clone()).or_default();
+        let columns = planned.entry(table.relname.clone()).or_default();
         for cmd in &alter.cmds {
             let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
                 continue;
             };
             if cmd.subtype == AlterTableType::AtSetNotNull as i32 {
-                columns.push(cmd.name.clone());
+                columns.required.push(cmd.name.clone());
+            }
+            if cmd.subtype == AlterTableType::AtDropColumn as i32 {
+                columns.dropped.push(cmd.name.clone());
             }
             let Some(NodeEnum::Constraint(con)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
             else {
                 continue;
             };
             if con.contype == ConstrType::ConstrNotnull as i32 {
-                columns.extend(con.keys.iter().filter_map(|k| match &k.node {
-                    Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-                    _ => None,
-                }));
+                columns
+                    .required
+                    .extend(con.keys.iter().filter_map(|k| match &k.node {
+                        Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                        _ => None,
+                    }));
             }
-            let Some(expression) = con.raw_expr.as_deref().and_then(|e| e.node.as_ref()) else {
-                continue;
-            };
-            for (node, ..) in expression.nodes() {
-                if let pg_query::NodeRef::NullTest(test) = node
-                    && test.nulltesttype == NullTestType::IsNotNull as i32
-                    && let Some(NodeEnum::ColumnRef(column)) =
-                        test.arg.as_deref().and_then(|a| a.node.as_ref())
-                    && let Some(Some(NodeEnum::String(name))) =
-                        column.fields.last().map(|f| f.node.as_ref())
-                {
-                    columns.push(name.sval.clone());
-                }
-            }
+            columns
+                .required
+                .extend(not_null_checked(con.raw_expr.as_deref()));
         }
     }
-    required
+    planned
+}
+
+/// The columns a CHECK expression tests `IS NOT NULL`.
+fn not_null_checked(expression: Option<&pg_query::protobuf::Node>) -> Vec<String> {
+    use pg_query::NodeEnum;
+    use pg_query::protobuf::NullTestType;
+    let Some(expression) = expression.and_then(|e| e.node.as_ref()) else {
+        return Vec::new();
+    };
+    let mut columns = Vec::new();
+    for (node, ..) in expression.nodes() {
+        if let pg_query::NodeRef::NullTest(test) = node
+            && test.nulltesttype == NullTestType::IsNotNull as i32
+            && let Some(NodeEnum::ColumnRef(column)) =
+                test.arg.as_deref().and_then(|a| a.node.as_ref())
+            && let Some(Some(NodeEnum::String(name))) =
+                column.fields.last().map(|f| f.node.as_ref())
+        {
+            columns.push(name.sval.clone());
+        }
+    }
+    columns
 }
 
 /// Fails with where Ctrl-C stopped the rehearsal, if it did.

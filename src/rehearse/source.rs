@@ -110,6 +110,8 @@ pub enum SourceError {
     },
     #[error("--from {from} comes after --to {to}")]
     Backwards { from: String, to: String },
+    #[error("--skip {0}: only a migration before the measured ones can be skipped")]
+    SkipMeasured(String),
 }
 
 /// Diesel's version of a migration directory name.
@@ -244,45 +246,39 @@ fn plain(path: &Path) -> Result<Migration, SourceError> {
     })
 }
 
-/// Which migrations are measured: `from..=to`, each a name or a version
+/// The migration `wanted` names: a name or a version, else (as Django's
+/// migrate reads `0003`) a prefix of exactly one name.
+pub fn find(source: &Source, path: &Path, wanted: &str) -> Result<usize, SourceError> {
+    let exact = source.migrations.iter().position(|m| {
+        m.name == wanted || m.version == wanted || m.version == wanted.replace('-', "")
+    });
+    let prefixed: Vec<usize> = (0..source.migrations.len())
+        .filter(|&i| source.migrations[i].name.starts_with(wanted))
+        .collect();
+    let name = |m: Option<&Migration>| m.map(|m| m.name.clone()).unwrap_or_default();
+    exact
+        .or(match prefixed.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        })
+        .ok_or_else(|| SourceError::Unknown {
+            wanted: wanted.to_owned(),
+            path: path.display().to_string(),
+            first: name(source.migrations.first()),
+            last: name(source.migrations.last()),
+        })
+}
+
+/// Which migrations are measured: `from..=to`, each as [`find`] reads it
 /// (default: the last alone). Returns the index range.
 pub fn select(
     source: &Source,
     path: &Path,
     (from, to): (Option<&str>, Option<&str>),
 ) -> Result<std::ops::RangeInclusive<usize>, SourceError> {
-    // a name or a version, else (as Django's migrate reads 0003) a prefix
-    // of exactly one name
-    let find = |wanted: &str| {
-        let exact = source.migrations.iter().position(|m| {
-            m.name == wanted || m.version == wanted || m.version == wanted.replace('-', "")
-        });
-        let prefixed: Vec<usize> = (0..source.migrations.len())
-            .filter(|&i| source.migrations[i].name.starts_with(wanted))
-            .collect();
-        exact
-            .or(match prefixed.as_slice() {
-                [only] => Some(*only),
-                _ => None,
-            })
-            .ok_or_else(|| SourceError::Unknown {
-                wanted: wanted.to_owned(),
-                path: path.display().to_string(),
-                first: source
-                    .migrations
-                    .first()
-                    .map(|m| m.name.clone())
-                    .unwrap_or_default(),
-                last: source
-                    .migrations
-                    .last()
-                    .map(|m| m.name.clone())
-                    .unwrap_or_default(),
-            })
-    };
     let last = source.migrations.len().saturating_sub(1);
-    let start = from.map(find).transpose()?;
-    let end = to.map(find).transpose()?;
+    let start = from.map(|f| find(source, path, f)).transpose()?;
+    let end = to.map(|t| find(source, path, t)).transpose()?;
     let (start, end) = match (start, end) {
         (Some(s), Some(e)) => (s, e),
         (Some(s), None) => (s, last),

@@ -21,6 +21,9 @@ pub struct Statement {
     /// The relations it names (tables, and for DDL their names as written,
     /// schema dropped).
     pub relations: Vec<String>,
+    /// The statements a `DO` block runs, parsed (PL/pgSQL keeps them as
+    /// text): what the block does to tables is theirs.
+    pub inner: Vec<NodeEnum>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,14 +74,67 @@ pub fn split(file: &str, sql: &str) -> Result<Vec<Statement>, ParseError> {
                 names
             })
             .unwrap_or_default();
+        let inner = match &node {
+            Some(NodeEnum::DoStmt(block)) => embedded(block),
+            _ => Vec::new(),
+        };
         statements.push(Statement {
             line,
             sql: body.to_owned(),
             node,
             relations,
+            inner,
         });
     }
     Ok(statements)
+}
+
+/// The SQL statements a `DO` block runs, parsed: PL/pgSQL's own parser
+/// finds them in the body (as a function's), PostgreSQL's parses each.
+fn embedded(block: &pg_query::protobuf::DoStmt) -> Vec<NodeEnum> {
+    let body = block.args.iter().find_map(|arg| match &arg.node {
+        Some(NodeEnum::DefElem(d)) if d.defname == "as" => {
+            match d.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    });
+    let Some(body) = body else {
+        return Vec::new();
+    };
+    let function = format!(
+        "CREATE FUNCTION rehearse_block() RETURNS void AS $rehearse_block$ {body} $rehearse_block$ LANGUAGE plpgsql"
+    );
+    let Ok(tree) = pg_query::parse_plpgsql(&function) else {
+        return Vec::new();
+    };
+    let mut queries = Vec::new();
+    collect_sql(&tree, &mut queries);
+    queries
+        .iter()
+        .filter_map(|q| pg_query::parse(q, pg_query::ParserOptions::DEFAULT).ok())
+        .flat_map(|p| p.protobuf.stmts)
+        .filter_map(|raw| raw.stmt.and_then(|n| n.node))
+        .collect()
+}
+
+/// Every `PLpgSQL_stmt_execsql`'s query in a PL/pgSQL tree.
+fn collect_sql(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(query) = map
+                .get("PLpgSQL_stmt_execsql")
+                .and_then(|s| s["sqlstmt"]["PLpgSQL_expr"]["query"].as_str())
+            {
+                out.push(query.to_owned());
+            }
+            map.values().for_each(|v| collect_sql(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_sql(v, out)),
+        _ => {}
+    }
 }
 
 /// How many bytes of whitespace and comments start `text`.
@@ -171,6 +227,19 @@ mod tests {
         assert!(!statements[0].refuses_transaction());
         assert_eq!(statements[0].relations, ["t"]);
         assert_eq!(statements[3].kind(), "CREATE INDEX");
+    }
+
+    #[test]
+    fn a_do_blocks_statements_are_parsed_too() {
+        let statements = split(
+            "x.sql",
+            "DO $$ BEGIN IF true THEN ALTER TABLE o ADD CONSTRAINT f FOREIGN KEY (c) REFERENCES c (id) NOT VALID; END IF; COMMIT; END $$;",
+        )
+        .unwrap();
+        assert!(matches!(
+            statements[0].inner.as_slice(),
+            [NodeEnum::AlterTableStmt(_)]
+        ));
     }
 
     #[test]
