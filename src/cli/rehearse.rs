@@ -81,14 +81,16 @@ pub struct Args {
     /// A load query that takes longer fails
     #[arg(long, value_parser = parse_duration, default_value = "3s", value_name = "DUR")]
     pub timeout: Duration,
-    /// Seconds of baseline before the first migration
+    /// How long the load runs alone before the first migration (its baseline)
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DUR")]
     pub settle: Duration,
+    /// The whole report as JSON (documented in docs/rehearse.md)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// A comment ready to paste into a pull request
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// One self-contained page: the load's latency over time, a band per statement
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }

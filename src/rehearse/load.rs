@@ -56,8 +56,15 @@ struct Sample {
     row: String,
 }
 
-/// Keys of `table` to query by, as JSON objects of `columns`: up to 200
-/// rows, spread over the table.
+/// How many keys the load cycles through per query. Enough that a key comes
+/// back rarely: with 200, the load's own updates had moved every row it
+/// updates to the table's end before the migration started, a whole-table
+/// UPDATE reached them last, and its row locks made nobody wait in one run
+/// of two (2 M rows).
+const KEYS: u32 = 5_000;
+
+/// Keys of `table` to query by, as JSON objects of `columns`: up to
+/// [`KEYS`] rows, spread over the table.
 fn sample(
     conn: &mut PgConnection,
     table: &Table,
@@ -72,7 +79,7 @@ fn sample(
         table.qualified.clone()
     };
     Ok(diesel::sql_query(format!(
-        "SELECT row_to_json(x)::text AS row FROM (SELECT {} FROM {from} ORDER BY random() LIMIT 200) AS x",
+        "SELECT row_to_json(x)::text AS row FROM (SELECT {} FROM {from} ORDER BY random() LIMIT {KEYS}) AS x",
         list.join(", ")
     ))
     .load::<Sample>(conn)?

@@ -362,29 +362,7 @@ pub fn rehearse(
     let labels: Vec<String> = queries.iter().map(|q| q.label.clone()).collect();
     say(
         out,
-        format!(
-            "load: {} clients on {} ({} queries){}; a baseline of {:.1} s first",
-            options.load,
-            if watched.is_empty() {
-                "no existing table".to_owned()
-            } else {
-                watched
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            labels.len(),
-            if dropped.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", {} dropped (they failed before any migration ran)",
-                    dropped.len()
-                )
-            },
-            options.settle.as_secs_f64()
-        ),
+        load_line(options, &watched, labels.len(), dropped.len()),
     );
     let instruments = Instruments::start(setup(databases, options, (&watched, queries)))?;
     crate::interrupt::sleep(options.settle);
@@ -609,6 +587,27 @@ fn server_version_num(conn: &mut PgConnection) -> QueryResult<u32> {
         .map(|n| n.n as u32)
 }
 
+/// What the load will be, in one line.
+fn load_line(options: &Options, watched: &[seed::Table], queries: usize, dropped: usize) -> String {
+    let baseline = format!("a baseline of {:.1} s first", options.settle.as_secs_f64());
+    if watched.is_empty() {
+        return format!(
+            "load: none (the measured migrations touch no table that exists before them); {baseline}"
+        );
+    }
+    let tables: Vec<&str> = watched.iter().map(|t| t.name.as_str()).collect();
+    let dropped = if dropped == 0 {
+        String::new()
+    } else {
+        format!(", {dropped} dropped (they failed before any migration ran)")
+    };
+    format!(
+        "load: {} clients on {} ({queries} queries){dropped}; {baseline}",
+        options.load,
+        tables.join(", ")
+    )
+}
+
 /// Runs the measured migrations in order, each behind the conditions
 /// asked for; after one fails, the rest are not run (as a deploy stops).
 fn run_measured(
@@ -791,7 +790,9 @@ fn statement_report(
         })
         .filter(|s| s.waited_ms > 0.0)
         .max_by(|a, b| a.waited_ms.total_cmp(&b.waited_ms));
-    let load = probe::summarize_during(all, charged);
+    let in_window = probe::during(all, charged);
+    let load = probe::summarize(&in_window, &[], charged.1);
+    let errors = verdict::errors(&in_window);
     let own_ms = traced.end_ms - traced.start_ms;
     // the tables it names (an index standing for its table) and those it
     // locked (the parser names no table for some statements, REINDEX)
@@ -813,7 +814,12 @@ fn statement_report(
         &tables,
         (context.rehearsed, &context.options.production_rows),
     );
-    let mut over = verdict::over(&context.options.budget, &load, &locks, &context.loaded);
+    let mut over = verdict::over(
+        &context.options.budget,
+        (&load, &errors),
+        &locks,
+        &context.loaded,
+    );
     if let Some(predicted) = predicted_ms {
         over.extend(verdict::over_at_size(
             &context.options.budget,
@@ -831,6 +837,13 @@ fn statement_report(
             advice.push(verdict::Advice {
                 text: verdict::LOCK_TIMEOUT.to_owned(),
                 project: Some("proj01_add_not_null_constraint".to_owned()),
+                rewrite: None,
+            });
+        }
+        if errors.iter().any(|(e, _)| e.contains("deadlock detected")) {
+            advice.push(verdict::Advice {
+                text: verdict::DEADLOCK.to_owned(),
+                project: Some("proj07_add_foreign_key".to_owned()),
                 rewrite: None,
             });
         }

@@ -23,18 +23,49 @@ pub struct Budget {
     pub max_lock: Duration,
 }
 
-/// Why a statement is over budget, each said in words.
+/// The errors the load's failed queries got, each with how many got it,
+/// the most frequent first.
+pub fn errors(samples: &[&crate::instruments::probe::Sample]) -> Vec<(String, usize)> {
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for error in samples
+        .iter()
+        .filter(|s| !s.ok)
+        .filter_map(|s| s.error.as_ref())
+    {
+        let error = error.to_string();
+        match counted.iter_mut().find(|(e, _)| *e == error) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((error, 1)),
+        }
+    }
+    counted.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counted
+}
+
+/// Why a statement is over budget, each said in words; `errors` are what
+/// the load's failures got ([`errors`]).
 pub fn over(
     budget: &Budget,
-    load: &crate::instruments::probe::Summary,
+    (load, errors): (&crate::instruments::probe::Summary, &[(String, usize)]),
     locks: &[Held],
     loaded: &[String],
 ) -> Vec<String> {
     let mut why = Vec::new();
     if load.failures > 0 {
+        let said: Vec<String> = errors
+            .iter()
+            .take(3)
+            .map(|(error, n)| format!("{error} ({n})"))
+            .collect();
         why.push(format!(
-            "{} of {} load queries failed while it ran",
-            load.failures, load.requests
+            "{} of {} load queries failed while it ran{}",
+            load.failures,
+            load.requests,
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", said.join("; "))
+            }
         ));
     }
     let max_outage = budget.max_outage.as_secs_f64() * 1000.0;
@@ -256,6 +287,13 @@ pub const ADVICE: &[Rule] = &[
 
 /// The rule every statement that took ACCESS EXCLUSIVE gets besides its own.
 pub const LOCK_TIMEOUT: &str = "it took ACCESS EXCLUSIVE: behind any long transaction it queues, and every query on the table queues behind it; run it with a short lock_timeout (SET lock_timeout = '1s') and retry with backoff when it fires (the lab's migrations do: src/retry.rs)";
+
+/// The rule for a migration the load deadlocked with: PostgreSQL broke the
+/// cycle by aborting one side after `deadlock_timeout` (measured on
+/// crates.io's `default-versions-table`: its new table's two foreign keys
+/// locked `crates`, then waited for `versions`, whose inserts' trigger
+/// writes `crates`).
+pub const DEADLOCK: &str = "it deadlocked with the load: it held a lock on one table while it waited for another that the application's transactions hold while they wait for the first; PostgreSQL aborted one side after deadlock_timeout. Lock one table per transaction: add each foreign key in its own migration (ADD CONSTRAINT .. NOT VALID, then VALIDATE CONSTRAINT), or take the locks in the order the application does";
 
 /// The rule for a migration that holds a lock through a later statement.
 pub const SPLIT: &str = "its lock was held through the statements after it, until the transaction committed: split the DDL from the data change (commit the DDL alone, then change the data in batches)";
