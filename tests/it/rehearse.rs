@@ -145,7 +145,7 @@ fn corpus() -> PathBuf {
 #[test]
 #[cfg_attr(
     not(has_corpus),
-    ignore = "needs the shared corpus of real migrations beside the project (../shared/corpus)"
+    ignore = "the shared corpus of real migrations is not beside the project (../shared/corpus)"
 )]
 fn migrations_nobody_here_wrote_are_rehearsed() {
     let db = TestDb::new(PROJ04);

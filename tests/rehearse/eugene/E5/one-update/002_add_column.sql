@@ -1,0 +1,1 @@
+../good/002_add_column.sql
