@@ -31,6 +31,8 @@ pub enum ConfigError {
     BadPort(String),
     #[error("LOCK_TIMEOUT must be a duration such as 1s, 500ms or 0.5, got {0:?}")]
     BadLockTimeout(String),
+    #[error("INDEX_WATCH must be a duration such as 11s or 3, got {0:?}")]
+    BadIndexWatch(String),
     #[error("cannot find the current directory: {0}")]
     Cwd(std::io::Error),
 }
@@ -51,6 +53,9 @@ pub struct Project {
     /// How long a safe migration's statement waits for a lock before it gives
     /// up and retries (`LOCK_TIMEOUT`, default 1 s).
     pub lock_timeout: std::time::Duration,
+    /// How long an index's scan count must stand still before a migration
+    /// drops it as unused (`INDEX_WATCH`, default 11 s).
+    pub index_watch: std::time::Duration,
 }
 
 impl std::fmt::Debug for Project {
@@ -130,6 +135,12 @@ pub fn resolve(flag: Option<&str>, start: &Path) -> Result<Project, ConfigError>
         Some(text) => parse_duration(&text).ok_or(ConfigError::BadLockTimeout(text))?,
         None => crate::retry::LockPolicy::default().timeout,
     };
+    let index_watch = match setting("INDEX_WATCH") {
+        Some(text) => parse_duration(&text)
+            .filter(|d| !d.is_zero())
+            .ok_or(ConfigError::BadIndexWatch(text))?,
+        None => crate::recipes::drop_unused_index::DEFAULT_WATCH,
+    };
     Ok(Project {
         scenario,
         dir,
@@ -137,6 +148,7 @@ pub fn resolve(flag: Option<&str>, start: &Path) -> Result<Project, ConfigError>
         replica_url: setting("REPLICA_URL"),
         port,
         lock_timeout,
+        index_watch,
     })
 }
 

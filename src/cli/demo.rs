@@ -126,6 +126,7 @@ fn options(args: &Args, projects: &[Project]) -> DemoOptions {
         progress: super::progress_wanted(),
         hold_lock: args.hold_lock,
         writers: args.writers,
+        index_watch: projects.first().map(|p| p.index_watch),
         lock: match projects.first() {
             Some(project) => args.lock.policy(project),
             None => crate::retry::LockPolicy::default(),

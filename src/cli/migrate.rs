@@ -31,6 +31,11 @@ pub struct Args {
     pub budget: super::BudgetArgs,
     #[command(flatten)]
     pub lock: super::LockArgs,
+    /// How long an index's scans must stand still before a migration that
+    /// drops an unused index drops it (default: INDEX_WATCH from .env, else
+    /// 11; PostgreSQL reports an idle session's scans within 10 s)
+    #[arg(long, value_parser = super::parse_positive_seconds, value_name = "SECONDS")]
+    pub index_watch: Option<std::time::Duration>,
 }
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -60,6 +65,7 @@ pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result
             budget: args
                 .budget
                 .budget(&project.database_url, project.replica_url.as_deref()),
+            index_watch: Some(args.index_watch.unwrap_or(project.index_watch)),
         },
     };
     runner::migrate(&mut conn, scenario, target, options, out)?;

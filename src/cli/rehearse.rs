@@ -75,9 +75,14 @@ pub struct Args {
     #[arg(long, value_name = "TABLE.COLUMN=SQL", action = clap::ArgAction::Append)]
     pub value: Vec<String>,
     /// Read production's row counts from this database's statistics
-    /// (reltuples, read-only), for predicted durations
+    /// (reltuples, read-only), for predicted durations, and the indexes it
+    /// never scanned (idx_scan 0), which the load does not read through
     #[arg(long, value_name = "URL")]
     pub scale_from: Option<String>,
+    /// An index your application does not read through (production's
+    /// idx_scan stands still): the load does not either; repeat for several
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub unused_index: Vec<String>,
     /// A load query that takes longer fails
     #[arg(long, value_parser = parse_duration, default_value = "3s", value_name = "DUR")]
     pub timeout: Duration,
@@ -145,8 +150,15 @@ fn values(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// Production's row counts from its statistics, read-only.
-fn scale_from(url: &str) -> anyhow::Result<BTreeMap<String, u64>> {
+/// What production's statistics say, read-only.
+struct Production {
+    rows: BTreeMap<String, u64>,
+    /// Indexes it counted no scan of since its statistics were reset.
+    unscanned: Vec<String>,
+}
+
+/// Production's row counts and unscanned indexes from its statistics.
+fn scale_from(url: &str) -> anyhow::Result<Production> {
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     #[derive(QueryableByName)]
@@ -164,10 +176,22 @@ fn scale_from(url: &str) -> anyhow::Result<BTreeMap<String, u64>> {
          WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
     )
     .load::<Count>(&mut conn)?;
-    Ok(counts
-        .into_iter()
-        .map(|c| (c.name, c.rows as u64))
-        .collect())
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let unscanned = diesel::sql_query(
+        "SELECT indexrelname::text AS name FROM pg_stat_user_indexes WHERE idx_scan = 0",
+    )
+    .load::<Name>(&mut conn)?;
+    Ok(Production {
+        rows: counts
+            .into_iter()
+            .map(|c| (c.name, c.rows as u64))
+            .collect(),
+        unscanned: unscanned.into_iter().map(|n| n.name).collect(),
+    })
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -216,11 +240,19 @@ fn cannot(error: &anyhow::Error) -> ExitCode {
 /// The options from the flags, and the migrations read and parsed.
 fn prepare(args: &Args) -> anyhow::Result<(Options, rehearse::Plan)> {
     let (all, per) = rows(&args.rows)?;
-    let mut production_rows = match &args.scale_from {
+    let Production {
+        rows: mut production_rows,
+        unscanned,
+    } = match &args.scale_from {
         Some(url) => scale_from(url)?,
-        None => BTreeMap::new(),
+        None => Production {
+            rows: BTreeMap::new(),
+            unscanned: Vec::new(),
+        },
     };
     production_rows.extend(production(&args.production_rows)?);
+    let mut unused_indexes = args.unused_index.clone();
+    unused_indexes.extend(unscanned);
     let options = Options {
         path: args.path.clone(),
         from: args.from.clone(),
@@ -238,6 +270,7 @@ fn prepare(args: &Args) -> anyhow::Result<(Options, rehearse::Plan)> {
         },
         production_rows,
         values: values(&args.value)?,
+        unused_indexes,
         settle: args.settle,
         timeout: args.timeout,
     };

@@ -53,6 +53,8 @@ pub struct DemoOptions {
     pub progress: bool,
     /// How the safe steps wait for their locks.
     pub lock: crate::retry::LockPolicy,
+    /// How long an index's scans must stand still before it is dropped.
+    pub index_watch: Option<Duration>,
     /// Before each step, a session reads the large table in a transaction
     /// it keeps open this long (the lock queue demonstration).
     pub hold_lock: Option<Duration>,
@@ -153,6 +155,7 @@ pub fn run_project(
         lock: options.lock,
         vacuum_every: options.vacuum_every,
         budget: Default::default(),
+        index_watch: options.index_watch,
     };
     prepare(&mut conn, scenario, &options, settings, log, status)
         .map_err(|error| interrupted_or(error, || format!("{}'s set-up", scenario.project())))?;

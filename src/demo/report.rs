@@ -334,18 +334,39 @@ fn reads_starved(report: &ProjectReport, step: &StepReport) -> Vec<String> {
 }
 
 /// The other probes: the baseline for reference, then the steps that
-/// failed some or slowed them down.
-fn other_probes(_: &ProjectReport, step: &StepReport) -> Vec<String> {
+/// failed some or slowed them down (past 100 ms, or ten times the
+/// baseline and past 20 ms: a query that lost its index).
+fn other_probes(report: &ProjectReport, step: &StepReport) -> Vec<String> {
+    let baseline_max = |probe: &str| {
+        report
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Baseline)
+            .and_then(|b| b.also_probed.iter().find(|(p, _)| p == probe))
+            .map(|(_, s)| s.max_ms)
+    };
+    let slower = |probe: &str, s: &Summary| {
+        baseline_max(probe).filter(|&b| b > 0.0 && s.max_ms >= 20.0 && s.max_ms >= 10.0 * b)
+    };
     let telling = |s: &&(String, Summary)| {
         s.1.requests > 0
-            && (step.kind == StepKind::Baseline || s.1.failures > 0 || s.1.max_ms >= 100.0)
+            && (step.kind == StepKind::Baseline
+                || s.1.failures > 0
+                || s.1.max_ms >= 100.0
+                || slower(&s.0, &s.1).is_some())
     };
     step.also_probed
         .iter()
         .filter(telling)
         .map(|(probe, s)| {
+            let against = match (step.kind == StepKind::Baseline, slower(probe, s)) {
+                (false, Some(b)) => {
+                    format!(" ({:.0}x the baseline's {})", s.max_ms / b, duration(b))
+                }
+                _ => String::new(),
+            };
             format!(
-                "{}: {probe} {} ok / {} failed, max latency {}, longest outage {}",
+                "{}: {probe} {} ok / {} failed, max latency {}{against}, longest outage {}",
                 step.name,
                 s.requests - s.failures,
                 s.failures,

@@ -14,6 +14,7 @@ pub mod batched_backfill;
 pub mod check_not_null;
 pub mod committed;
 pub mod concurrent_index;
+pub mod drop_unused_index;
 pub mod foreign_key;
 
 use std::io::Write;
@@ -23,6 +24,7 @@ use diesel::prelude::*;
 pub use batched_backfill::BatchedBackfill;
 pub use check_not_null::CheckNotNull;
 pub use concurrent_index::ConcurrentIndex;
+pub use drop_unused_index::DropUnusedIndex;
 pub use foreign_key::ForeignKeyNotValid;
 
 use crate::retry::LockPolicy;
@@ -43,6 +45,9 @@ pub struct RunSettings {
     pub vacuum_every: Option<u64>,
     /// The limits the backfill keeps to while it runs.
     pub budget: crate::budget::Budget,
+    /// How long an index's scan count must stand still before it is
+    /// dropped (None: [`drop_unused_index::DEFAULT_WATCH`]).
+    pub index_watch: Option<std::time::Duration>,
 }
 
 /// What a recipe runs with.

@@ -103,7 +103,7 @@ fn matching(table: &Table, columns: &[String]) -> String {
 pub fn queries(
     conn: &mut PgConnection,
     table: &Table,
-    (seeding, planned): (&Seeding, &Planned),
+    (seeding, planned, unused): (&Seeding, &Planned, &[String]),
 ) -> QueryResult<Vec<LoadQuery>> {
     let rows = seeding.rows(table);
     let indexes = diesel::sql_query(INDEXES)
@@ -141,8 +141,13 @@ pub fn queries(
     }
     // a read through an index on a column the migrations drop is one that
     // code deployed before the drop has stopped (or the drop breaks it, as
-    // it would break the application: which, the load cannot know)
-    let kept = |i: &&Index| !i.primary && !i.columns.iter().any(|c| planned.dropped.contains(c));
+    // it would break the application: which, the load cannot know); one
+    // through an index the user or production says is unused, too
+    let kept = |i: &&Index| {
+        !i.primary
+            && !unused.contains(&i.name)
+            && !i.columns.iter().any(|c| planned.dropped.contains(c))
+    };
     for index in indexes.iter().filter(kept).take(3) {
         queries.push(LoadQuery {
             label: format!("read {name} by {}", index.name),

@@ -63,6 +63,9 @@ pub struct Options {
     /// The user's values for some columns: `table.column` to an SQL
     /// expression of the row's number `i`.
     pub values: BTreeMap<String, String>,
+    /// Indexes the application does not read through (the user's word,
+    /// or production's statistics): the load does not either.
+    pub unused_indexes: Vec<String>,
     /// The baseline's length, and the pause between migrations.
     pub settle: Duration,
     /// A load query or request that takes longer fails.
@@ -356,7 +359,11 @@ pub fn rehearse(
     let none = load::Planned::default();
     for table in &watched {
         let planned = planned.get(&table.name).unwrap_or(&none);
-        queries.extend(load::queries(&mut conn, table, (&seeding, planned))?);
+        queries.extend(load::queries(
+            &mut conn,
+            table,
+            (&seeding, planned, &options.unused_indexes),
+        )?);
     }
     let (queries, dropped) = trial(&mut conn, queries);
     let labels: Vec<String> = queries.iter().map(|q| q.label.clone()).collect();
@@ -388,6 +395,7 @@ pub fn rehearse(
         rehearsed: &rehearsed,
         version_num,
         relations: &relations,
+        baseline_end,
     };
     // each migration's load runs until the next one starts (or the end)
     let starts: Vec<f64> = ran
@@ -683,6 +691,26 @@ fn measured_samples(measured: &Measured) -> Vec<probe::Sample> {
     all
 }
 
+/// The statement of a transaction that took the strongest lock on a table
+/// the load uses (the first of equals): what the transaction leaves behind
+/// is charged to it.
+fn hardest<'a>(outcome: &'a trace::Outcome, loaded: &[String]) -> &'a trace::Traced {
+    let strongest = |t: &trace::Traced| {
+        t.locks
+            .iter()
+            .filter(|l| loaded.contains(&l.table))
+            .map(|l| l.mode)
+            .max()
+    };
+    let mut hardest = &outcome.traced[0];
+    for traced in &outcome.traced[1..] {
+        if strongest(traced) > strongest(hardest) {
+            hardest = traced;
+        }
+    }
+    hardest
+}
+
 /// What the report of each migration needs besides its own run.
 struct Context<'a> {
     plan: &'a Plan,
@@ -691,6 +719,8 @@ struct Context<'a> {
     rehearsed: &'a BTreeMap<String, u64>,
     version_num: u32,
     relations: &'a TablesOf,
+    /// Where the load's baseline ends: what "slower" is measured against.
+    baseline_end: f64,
 }
 
 fn migration_report(
@@ -729,7 +759,7 @@ fn migration_report(
                 .map_or(next_start, |next| next.start_ms);
             statement_report(
                 context,
-                (statement, traced, until),
+                (statement, traced, (until, next_start)),
                 outcome,
                 (&all, measured),
             )
@@ -762,7 +792,7 @@ fn migration_report(
 
 fn statement_report(
     context: &Context<'_>,
-    (statement, traced, until): (&Statement, &trace::Traced, f64),
+    (statement, traced, (until, next_start)): (&Statement, &trace::Traced, (f64, f64)),
     outcome: &trace::Outcome,
     (all, measured): (&[probe::Sample], &Measured),
 ) -> StatementReport {
@@ -814,12 +844,35 @@ fn statement_report(
         &tables,
         (context.rehearsed, &context.options.production_rows),
     );
+    let mut slowed = false;
     let mut over = verdict::over(
         &context.options.budget,
         (&load, &errors),
         &locks,
         &context.loaded,
     );
+    if let Some(load) = &measured.sql_load {
+        // what it left behind shows once its locks are gone: in a
+        // transaction, from the commit (before it, queries wait for them),
+        // charged to the statement that locked a loaded table hardest
+        let after = if !outcome.in_transaction {
+            (traced.end_ms, charged.1)
+        } else if std::ptr::eq(traced, hardest(outcome, &context.loaded)) {
+            (outcome.released_ms, next_start.max(outcome.released_ms))
+        } else {
+            (0.0, 0.0)
+        };
+        for slower in verdict::slower(&load.queries, (0.0, context.baseline_end), after) {
+            slowed = true;
+            over.push(format!(
+                "the load's \"{}\" took {} a query before the migrations and {} after it (medians, {:.0}x): its plan lost what made it fast",
+                slower.label,
+                crate::instruments::duration(slower.before_ms),
+                crate::instruments::duration(slower.after_ms),
+                slower.after_ms / slower.before_ms
+            ));
+        }
+    }
     if let Some(predicted) = predicted_ms {
         over.extend(verdict::over_at_size(
             &context.options.budget,
@@ -837,6 +890,13 @@ fn statement_report(
             advice.push(verdict::Advice {
                 text: verdict::LOCK_TIMEOUT.to_owned(),
                 project: Some("proj01_add_not_null_constraint".to_owned()),
+                rewrite: None,
+            });
+        }
+        if slowed {
+            advice.push(verdict::Advice {
+                text: verdict::SLOWER_ADVICE.to_owned(),
+                project: Some("proj08_drop_indexes".to_owned()),
                 rewrite: None,
             });
         }

@@ -42,6 +42,59 @@ pub fn errors(samples: &[&crate::instruments::probe::Sample]) -> Vec<(String, us
     counted
 }
 
+/// A query of the load that ran much slower after a statement than before
+/// the migrations: its plan lost what made it fast (a dropped index).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slower {
+    pub label: String,
+    /// Medians of its successful runs, in ms.
+    pub before_ms: f64,
+    pub after_ms: f64,
+}
+
+/// How much slower a query must get to count ([`slower`]): ten times, and
+/// by more than 5 ms, so that noise on a sub-millisecond query does not.
+const SLOWER_RATIO: f64 = 10.0;
+const SLOWER_MS: f64 = 5.0;
+
+/// The median latency of the successful runs sent within `(from, to)`,
+/// when there are at least five.
+fn median_ok(samples: &[crate::instruments::probe::Sample], (from, to): (f64, f64)) -> Option<f64> {
+    let mut ms: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.ok && s.sent_ms >= from && s.sent_ms < to)
+        .map(|s| s.latency_ms)
+        .collect();
+    if ms.len() < 5 {
+        return None;
+    }
+    ms.sort_by(f64::total_cmp);
+    Some(ms[ms.len() / 2])
+}
+
+/// The load's queries (label, runs) that ran [`SLOWER_RATIO`] times slower
+/// in `after` than in `baseline`.
+pub fn slower(
+    queries: &[(String, Vec<crate::instruments::probe::Sample>)],
+    baseline: (f64, f64),
+    after: (f64, f64),
+) -> Vec<Slower> {
+    queries
+        .iter()
+        .filter_map(|(label, samples)| {
+            let before_ms = median_ok(samples, baseline)?;
+            let after_ms = median_ok(samples, after)?;
+            (after_ms >= before_ms * SLOWER_RATIO && after_ms - before_ms > SLOWER_MS).then(|| {
+                Slower {
+                    label: label.clone(),
+                    before_ms,
+                    after_ms,
+                }
+            })
+        })
+        .collect()
+}
+
 /// Why a statement is over budget, each said in words; `errors` are what
 /// the load's failures got ([`errors`]).
 pub fn over(
@@ -260,7 +313,7 @@ pub const ADVICE: &[Rule] = &[
     },
     Rule {
         name: "index dropped without CONCURRENTLY",
-        project: None,
+        project: Some("proj08_drop_indexes"),
         matches: |n| matches!(n, NodeEnum::DropStmt(s) if !s.concurrent && s.remove_type == ObjectType::ObjectIndex as i32),
         text: "DROP INDEX takes ACCESS EXCLUSIVE on the table (and queues behind any reader): use DROP INDEX CONCURRENTLY, alone in a migration outside a transaction, after checking pg_stat_user_indexes.idx_scan that nothing uses it",
         rewrite: |n, _| match n {
@@ -294,6 +347,9 @@ pub const LOCK_TIMEOUT: &str = "it took ACCESS EXCLUSIVE: behind any long transa
 /// locked `crates`, then waited for `versions`, whose inserts' trigger
 /// writes `crates`).
 pub const DEADLOCK: &str = "it deadlocked with the load: it held a lock on one table while it waited for another that the application's transactions hold while they wait for the first; PostgreSQL aborted one side after deadlock_timeout. Lock one table per transaction: add each foreign key in its own migration (ADD CONSTRAINT .. NOT VALID, then VALIDATE CONSTRAINT), or take the locks in the order the application does";
+
+/// The rule for a statement after which a load query ran much slower.
+pub const SLOWER_ADVICE: &str = "the load reads through every index, since it cannot know which your application uses: if yours reads through what this statement dropped or changed, its queries become scans of the table. Prove the index unused first (pg_stat_user_indexes.idx_scan standing still on the primary and every replica, over days), then rehearse with --unused-index NAME (--scale-from reads production's counts)";
 
 /// The rule for a migration that holds a lock through a later statement.
 pub const SPLIT: &str = "its lock was held through the statements after it, until the transaction committed: split the DDL from the data change (commit the DDL alone, then change the data in batches)";

@@ -11,6 +11,7 @@ pub mod proj03_indexes;
 pub mod proj04_change_column_type;
 pub mod proj05_drop_column;
 pub mod proj07_add_foreign_key;
+pub mod proj08_drop_indexes;
 
 use diesel::prelude::*;
 
@@ -188,12 +189,13 @@ impl Scenario {
 
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
-    static ALL: [&Scenario; 5] = [
+    static ALL: [&Scenario; 6] = [
         &proj01_add_not_null_constraint::SCENARIO,
         &proj03_indexes::SCENARIO,
         &proj04_change_column_type::SCENARIO,
         &proj05_drop_column::SCENARIO,
         &proj07_add_foreign_key::SCENARIO,
+        &proj08_drop_indexes::SCENARIO,
     ];
     &ALL
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use risky_migrations::instruments::load::Holder;
 use serde_json::json;
 
-use crate::support::{PROJ03, PROJ05, PROJ07, TestDb, TestServer};
+use crate::support::{PROJ03, PROJ05, PROJ07, PROJ08, TestDb, TestServer};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -248,5 +248,83 @@ fn proj05_the_drop_breaks_the_release_that_uses_the_column_and_expand_contract_n
     db.manage_ok(&["migrate", "0004"]);
     assert_eq!(server.post("/large/", json!({"name": "after"})).0, 201);
     assert_eq!(found(&server), 0);
+    assert_eq!(server.get("/list_large/").0, 200);
+}
+
+/// The first line of the plan PostgreSQL gives proj08's search.
+fn search_plan(db: &TestDb) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    use diesel::RunQueryDsl;
+    diesel::sql_query("EXPLAIN SELECT id FROM large_item WHERE sku = 'SKU-0000000001' LIMIT 10")
+        .load::<Line>(&mut db.conn())
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// proj08: the risky drop turns release 1's search into a scan of the
+/// table; the safe drop refuses while the search still uses the index (its
+/// scan count moves), and drops it, concurrently, once release 2 stopped.
+#[test]
+fn proj08_the_drop_costs_the_search_its_index_and_the_safe_one_waits_until_unused() {
+    let db = TestDb::new(PROJ08);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "20000"]);
+    diesel::RunQueryDsl::execute(diesel::sql_query("ANALYZE large_item"), &mut db.conn()).unwrap();
+    let server = TestServer::start(PROJ08.project, &db.url);
+    let search = "/search_by_sku/?sku=SKU-0000000001";
+    let (status, body) = server.get(search);
+    assert_eq!((status, body["count"].as_i64()), (200, Some(1)), "{body}");
+    assert!(
+        search_plan(&db).contains("large_item_sku_idx"),
+        "{}",
+        search_plan(&db)
+    );
+
+    db.manage_ok(&["migrate", "0002"]);
+    assert!(
+        search_plan(&db).contains("Seq Scan"),
+        "{}",
+        search_plan(&db)
+    );
+    assert_eq!(server.get(search).1["count"], 1, "slower, still right");
+    db.manage_ok(&["migrate", "0001"]);
+    assert!(search_plan(&db).contains("large_item_sku_idx"));
+
+    // release 1 searches all along: the safe drop sees the index used
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let searcher = {
+        let (stop, url) = (stop.clone(), server.url(search));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ureq::get(&url).call().expect("the search answers");
+            }
+        })
+    };
+    let refused = db.manage(&["migrate", "0003", "--index-watch", "2"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    searcher.join().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("large_item_sku_idx is in use"), "{said}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'large_item_sku_idx'"),
+        1
+    );
+
+    server.release.set(2);
+    assert_eq!(server.get(search).1["count"], 0);
+    db.manage_ok(&["migrate", "0003", "--index-watch", "2"]);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'large_item_sku_idx'"),
+        0
+    );
     assert_eq!(server.get("/list_large/").0, 200);
 }

@@ -120,6 +120,9 @@ fn the_lab_projects_get_the_verdicts_the_lab_teaches() {
             if scenario.safe_path_fakes_risky {
                 args.extend(["--skip", risky]);
             }
+            if let Some(index) = case.unused_after_deploy.filter(|_| Some(first) == deploy) {
+                args.extend(["--unused-index", index]);
+            }
             args.extend(&sizes);
             let (output, report) = rehearse(&db, &args);
             let said = text(&output);

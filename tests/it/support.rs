@@ -32,6 +32,9 @@ pub struct Case {
     /// A column a way down brings back without its values (and last in its
     /// table): a dropped column's data is gone.
     pub irreversible: Option<&'static str>,
+    /// An index that the release deployed on the safe path no longer reads
+    /// through (what production's idx_scan would show).
+    pub unused_after_deploy: Option<&'static str>,
 }
 
 pub const PROJ04: Case = Case {
@@ -42,6 +45,7 @@ pub const PROJ04: Case = Case {
     third_small: r#"{"id": 3, "name": "SmallRecord_3", "created_at": "2024-01-03 10:00:00"}"#,
     written: "name",
     irreversible: None,
+    unused_after_deploy: None,
 };
 
 pub const PROJ01: Case = Case {
@@ -52,6 +56,7 @@ pub const PROJ01: Case = Case {
     third_small: r#"{"id": 3, "name": "SmallUser_3"}"#,
     written: "name",
     irreversible: None,
+    unused_after_deploy: None,
 };
 
 pub const PROJ07: Case = Case {
@@ -62,6 +67,7 @@ pub const PROJ07: Case = Case {
     third_small: r#"{"id": 3, "order_number": "SMALL-00003", "customer_id": 4, "total_amount": "80.00"}"#,
     written: "split_part(order_number, ' #', 1)",
     irreversible: None,
+    unused_after_deploy: None,
 };
 
 pub const PROJ03: Case = Case {
@@ -72,6 +78,7 @@ pub const PROJ03: Case = Case {
     third_small: r#"{"id": 3, "name": "SmallUser_3", "email": "small3@example.com"}"#,
     written: "name",
     irreversible: None,
+    unused_after_deploy: None,
 };
 
 pub const PROJ05: Case = Case {
@@ -82,9 +89,21 @@ pub const PROJ05: Case = Case {
     third_small: r#"{"id": 3, "name": "SmallProduct_3", "legacy_code": "N/A", "price": "13.99"}"#,
     written: "name",
     irreversible: Some("legacy_code"),
+    unused_after_deploy: None,
 };
 
-pub const CASES: [Case; 5] = [PROJ01, PROJ03, PROJ04, PROJ05, PROJ07];
+pub const PROJ08: Case = Case {
+    project: "proj08_drop_indexes",
+    key: "items",
+    original: "id || ',' || name || ',' || sku || ',' || price",
+    first_large: r#"{"id": 1, "name": "LargeItem_1", "sku": "SKU-0000000001", "price": "20.99"}"#,
+    third_small: r#"{"id": 3, "name": "SmallItem_3", "sku": "SMALL-003", "price": "13.99"}"#,
+    written: "name",
+    irreversible: None,
+    unused_after_deploy: Some("large_item_sku_idx"),
+};
+
+pub const CASES: [Case; 6] = [PROJ01, PROJ03, PROJ04, PROJ05, PROJ07, PROJ08];
 
 impl Case {
     /// The scenario the lab declares for this project.
@@ -507,6 +526,9 @@ pub fn manage_command(project: &str, url: &str, args: &[&str]) -> Command {
         .env("DATABASE_URL", url)
         .env_remove("PROJECT")
         .env("RUST_LOG", "warn")
+        // nothing in a test scans an index it drops unless the test says
+        // so (and then it passes --index-watch): 1 s, not 11, per drop
+        .env("INDEX_WATCH", "1s")
         .arg("--project")
         .arg(project)
         .args(args);
