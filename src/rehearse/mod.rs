@@ -595,6 +595,16 @@ fn server_version_num(conn: &mut PgConnection) -> QueryResult<u32> {
         .map(|n| n.n as u32)
 }
 
+/// A duration with a tenth of a millisecond where it is under ten (a read
+/// through an index takes a fraction of one).
+fn fine_duration(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        crate::instruments::duration(ms)
+    }
+}
+
 /// What the load will be, in one line.
 fn load_line(options: &Options, watched: &[seed::Table], queries: usize, dropped: usize) -> String {
     let baseline = format!("a baseline of {:.1} s first", options.settle.as_secs_f64());
@@ -867,8 +877,8 @@ fn statement_report(
             over.push(format!(
                 "the load's \"{}\" took {} a query before the migrations and {} after it (medians, {:.0}x): its plan lost what made it fast",
                 slower.label,
-                crate::instruments::duration(slower.before_ms),
-                crate::instruments::duration(slower.after_ms),
+                fine_duration(slower.before_ms),
+                fine_duration(slower.after_ms),
                 slower.after_ms / slower.before_ms
             ));
         }
