@@ -33,7 +33,93 @@ const END: &str = "<!-- /generated -->";
 
 /// The opening marker of a generated block named `name`.
 fn start(name: &str) -> String {
-    format!("<!-- generated:{name} by `manage docs` from one `manage demo` run: do not edit -->")
+    let source = match name {
+        NAV | PORTS => "the scenario registry",
+        _ => "one `manage demo` run",
+    };
+    format!("<!-- generated:{name} by `manage docs` from {source}: do not edit -->")
+}
+
+/// The block at the top of each pattern's page that links the others.
+const NAV: &str = "nav";
+
+/// A pattern's links to the lab and to every other pattern, in the
+/// registry's order ([`crate::scenarios::all`]).
+pub fn nav(project: &str) -> String {
+    let others: Vec<String> = crate::scenarios::all()
+        .iter()
+        .filter(|s| s.project != project)
+        .map(|s| {
+            let short = s.project.split('_').next().unwrap_or(s.project);
+            format!("[{short}](../{}/README.md)", s.project)
+        })
+        .collect();
+    format!(
+        "[Back to the lab](../README.md) · the other patterns:\n{}\n",
+        others.join(",\n")
+    )
+}
+
+/// The table of every pattern's ports in docs/commands.md.
+const PORTS: &str = "ports";
+
+/// The port in a project's `.env` DATABASE_URL (`...@host:5437/db`).
+fn database_port(root: &Path, project: &str) -> anyhow::Result<String> {
+    let env_file = root.join(project).join(".env");
+    let text = std::fs::read_to_string(&env_file)
+        .with_context(|| format!("reading {}", env_file.display()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("DATABASE_URL="))
+        .and_then(|url| url.rsplit('@').next())
+        .and_then(|host| host.split('/').next())
+        .and_then(|host| host.rsplit(':').next())
+        .map(str::to_owned)
+        .with_context(|| format!("{} names no DATABASE_URL with a port", env_file.display()))
+}
+
+/// Every pattern's PostgreSQL port (its `.env`: `localdb start` and its
+/// compose file listen there) and server port, in the registry's order.
+fn ports(root: &Path) -> anyhow::Result<String> {
+    let mut table = String::from(
+        "| pattern | PostgreSQL (`localdb start`, docker compose) | `runserver` |\n|---|---:|---:|\n",
+    );
+    for scenario in crate::scenarios::all() {
+        table.push_str(&format!(
+            "| {} | {} | {} |\n",
+            scenario.project,
+            database_port(root, scenario.project)?,
+            scenario.port
+        ));
+    }
+    Ok(table)
+}
+
+/// Every pattern page's links, and the ports' table, rewritten from the
+/// registry.
+fn rewrite_navs(root: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    let commands = root.join("docs/commands.md");
+    let changed = rewrite(&commands, PORTS, &ports(root)?)?;
+    writeln!(
+        out,
+        "{}: {}",
+        commands.display(),
+        if changed { "ports rewritten" } else { "ports already so" }
+    )?;
+    for scenario in crate::scenarios::all() {
+        let page = root.join(scenario.project).join("README.md");
+        let changed = rewrite(&page, NAV, &nav(scenario.project))?;
+        writeln!(
+            out,
+            "{}: {}",
+            page.display(),
+            if changed {
+                "links rewritten"
+            } else {
+                "links already so"
+            }
+        )?;
+    }
+    Ok(())
 }
 
 /// `text` with the block named `name` replaced by `content`, or an error
@@ -106,6 +192,7 @@ pub fn run(root: &Path, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitC
             from.display()
         );
     }
+    rewrite_navs(root, out)?;
     let mut summary = Vec::new();
     writeln!(summary, "{}\n", provenance(&report))?;
     report::write_summary_markdown(&mut summary, &report.projects)?;
@@ -146,5 +233,31 @@ mod tests {
             format!("before\n{}\nnew\n{END}\nafter\n", start("summary"))
         );
         assert!(replace_block("no markers", "summary", "x", Path::new("README.md")).is_err());
+    }
+
+    /// Each pattern's page links every other pattern in the registry, so a
+    /// new pattern is linked from all of them (`RISKY_MIGRATIONS_BLESS=1
+    /// cargo test --lib links` rewrites them; `manage docs` does too).
+    #[test]
+    fn every_pattern_page_links_the_lab_and_every_other_pattern() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("RISKY_MIGRATIONS_BLESS").is_some() {
+            rewrite_navs(root, &mut std::io::sink()).unwrap();
+        }
+        let commands = root.join("docs/commands.md");
+        let text = std::fs::read_to_string(&commands).unwrap();
+        let generated = replace_block(&text, PORTS, &ports(root).unwrap(), &commands).unwrap();
+        assert_eq!(text, generated, "docs/commands.md's ports differ from the registry's: run `RISKY_MIGRATIONS_BLESS=1 cargo test --lib links`");
+        for scenario in crate::scenarios::all() {
+            let page = root.join(scenario.project).join("README.md");
+            let text = std::fs::read_to_string(&page).unwrap();
+            let generated = replace_block(&text, NAV, &nav(scenario.project), &page).unwrap();
+            assert_eq!(
+                text,
+                generated,
+                "{}: its links differ from the registry's: run `RISKY_MIGRATIONS_BLESS=1 cargo test --lib links`",
+                page.display()
+            );
+        }
     }
 }

@@ -3,7 +3,12 @@
 //! A scenario says which tables and migrations it has, which migrations run
 //! from Rust, what it seeds and what its endpoints answer. Running, seeding,
 //! serving and measuring live in the shared lab modules. A new scenario is one
-//! more module here, one more project directory, and one line in [`all`].
+//! more module here with its line in [`all`], one more project directory,
+//! and its test [`Case`](../../tests/it/support.rs) (a test names a
+//! registered pattern without one). What lists the patterns derives from
+//! [`all`]: the CLI's project names, `demo`'s order, the pattern pages'
+//! links and docs/commands.md's ports (`manage docs` writes them, a test
+//! holds them to the registry).
 
 pub mod endpoints;
 pub mod proj01_add_not_null_constraint;

@@ -368,3 +368,17 @@ fn the_diesel_cli_in_another_projects_directory_refuses_and_records_nothing() {
         );
     }
 }
+
+/// Every pattern the lab registers is a test case here: the tests that
+/// loop over CASES cover a new one, or this names what it lacks.
+#[test]
+fn every_registered_pattern_is_a_test_case() {
+    let cased: Vec<&str> = CASES.iter().map(|c| c.project).collect();
+    for scenario in risky_migrations::scenarios::all() {
+        assert!(
+            cased.contains(&scenario.project),
+            "{} is registered but has no Case in tests/it/support.rs (its list JSON, its first rows)",
+            scenario.project
+        );
+    }
+}
