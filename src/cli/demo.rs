@@ -16,6 +16,11 @@ use crate::demo::{self, DemoError, DemoOptions, report};
     after_help = "Uses the server DATABASE_URL points at when one answers there, else starts a throwaway PostgreSQL under target/. Each project runs on a fresh database, <database>_demo_<project> (risky_migrations_demo_proj04_change_column_type with the .env defaults), dropped at the end unless --keep."
 )]
 pub struct Args {
+    /// The PostgreSQL major to run on (13 to 18), in a throwaway cluster,
+    /// installed on first use (default: the server at DATABASE_URL, else
+    /// the system's)
+    #[arg(long, value_name = "MAJOR")]
+    pub pg: Option<u32>,
     /// Rows in the large table
     #[arg(long, value_parser = super::parse_count, default_value = "1000000", value_name = "N")]
     pub large_count: u64,
@@ -60,6 +65,7 @@ pub struct Args {
 }
 
 pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    crate::majors::choose(args.pg, out)?;
     let root = projects
         .first()
         .map(|p| p.root().to_path_buf())

@@ -103,7 +103,11 @@ fn rewrite_navs(root: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
         out,
         "{}: {}",
         commands.display(),
-        if changed { "ports rewritten" } else { "ports already so" }
+        if changed {
+            "ports rewritten"
+        } else {
+            "ports already so"
+        }
     )?;
     for scenario in crate::scenarios::all() {
         let page = root.join(scenario.project).join("README.md");
@@ -247,7 +251,10 @@ mod tests {
         let commands = root.join("docs/commands.md");
         let text = std::fs::read_to_string(&commands).unwrap();
         let generated = replace_block(&text, PORTS, &ports(root).unwrap(), &commands).unwrap();
-        assert_eq!(text, generated, "docs/commands.md's ports differ from the registry's: run `RISKY_MIGRATIONS_BLESS=1 cargo test --lib links`");
+        assert_eq!(
+            text, generated,
+            "docs/commands.md's ports differ from the registry's: run `RISKY_MIGRATIONS_BLESS=1 cargo test --lib links`"
+        );
         for scenario in crate::scenarios::all() {
             let page = root.join(scenario.project).join("README.md");
             let text = std::fs::read_to_string(&page).unwrap();

