@@ -44,17 +44,24 @@ pub enum InstallError {
 }
 
 /// Where installed majors live: `RISKY_MIGRATIONS_PG_CACHE`, else
-/// `postgresql/` in the directory above the `manage` binary's (`target/`
-/// for a cargo build, shared by its debug and release builds). It must be
-/// readable by the `postgres` OS user where the lab runs as root.
+/// `postgresql/` in the cargo `target/` directory the running binary was
+/// built in (shared by its debug and release builds and its tests), else
+/// beside the directory of the binary. It must be readable by the
+/// `postgres` OS user where the lab runs as root.
 pub fn cache() -> PathBuf {
     if let Some(dir) = std::env::var_os("RISKY_MIGRATIONS_PG_CACHE") {
         return PathBuf::from(dir);
     }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("postgresql")))
-        .unwrap_or_else(|| PathBuf::from("target/postgresql"))
+    let Ok(exe) = std::env::current_exe() else {
+        return PathBuf::from("target/postgresql");
+    };
+    exe.ancestors()
+        .find(|dir| dir.file_name().is_some_and(|n| n == "target"))
+        .or_else(|| exe.parent()?.parent())
+        .map_or_else(
+            || PathBuf::from("target/postgresql"),
+            |d| d.join("postgresql"),
+        )
 }
 
 /// The binaries of an installed major, if it is installed.
@@ -81,6 +88,12 @@ pub fn binaries(major: u32, out: &mut dyn Write) -> Result<Binaries, InstallErro
     {
         return Ok(system);
     }
+    // one install at a time in this process (two test clusters starting
+    // at once both ask for it)
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     match installed(major) {
         Some(binaries) => Ok(binaries),
         None => install(major, out),
@@ -111,8 +124,12 @@ pub fn install(major: u32, out: &mut dyn Write) -> Result<Binaries, InstallError
     };
     let result = unpacked.and_then(|prefix| {
         let target = cache.join(major.to_string());
-        let _ = std::fs::remove_dir_all(&target);
-        std::fs::rename(&prefix, &target)?;
+        // another process that installed it meanwhile wins: its clusters
+        // may run from it already
+        if installed(major).is_none() {
+            let _ = std::fs::remove_dir_all(&target);
+            std::fs::rename(&prefix, &target)?;
+        }
         Ok(())
     });
     let _ = std::fs::remove_dir_all(&work);

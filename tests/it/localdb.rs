@@ -145,3 +145,21 @@ fn the_demo_runs_on_postgresql_13_and_18() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// The test clusters run the major RISKY_MIGRATIONS_TEST_PG asks for (how
+/// CI runs the scenario tests on 13, 16 and 18), else the system's.
+#[test]
+fn the_test_clusters_run_the_major_asked_for() {
+    let db = crate::support::TestDb::new(PROJ04);
+    let expected = match std::env::var("RISKY_MIGRATIONS_TEST_PG") {
+        Ok(major) => major.parse::<i64>().unwrap(),
+        Err(_) => i64::from(
+            risky_migrations::localdb::Binaries::system()
+                .unwrap()
+                .major()
+                .unwrap(),
+        ),
+    };
+    let running = db.scalar("current_setting('server_version_num')::int / 10000");
+    assert_eq!(running, expected);
+}

@@ -75,16 +75,19 @@ fn the_list_endpoints_plan_is_an_index_scan_that_knows_its_limit() {
         let mut conn = db.conn();
         let plan = explain(&mut conn, &sql, "", "auto");
         // executed as the server executes it, it is planned once, generically
+        // (PostgreSQL 14+ counts the plans; 13 does not say)
         for _ in 0..6 {
             conn.batch_execute("EXECUTE q").unwrap();
         }
-        let counted = diesel::sql_query(
-            "SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements WHERE name = 'q'",
-        )
-        .get_result::<Plans>(&mut conn)
-        .unwrap();
-        assert_eq!(counted.custom, 0, "{}: planned per execution", case.project);
-        assert!(counted.generic >= 1, "{}", case.project);
+        if db.scalar("current_setting('server_version_num')::int") >= 140000 {
+            let counted = diesel::sql_query(
+                "SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements WHERE name = 'q'",
+            )
+            .get_result::<Plans>(&mut conn)
+            .unwrap();
+            assert_eq!(counted.custom, 0, "{}: planned per execution", case.project);
+            assert!(counted.generic >= 1, "{}", case.project);
+        }
         let mut nodes = Vec::new();
         node_types(&plan, &mut nodes);
         assert_eq!(plan["Node Type"], "Limit", "{}: {plan}", case.project);
