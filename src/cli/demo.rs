@@ -21,6 +21,16 @@ pub struct Args {
     /// the system's)
     #[arg(long, value_name = "MAJOR")]
     pub pg: Option<u32>,
+    /// Run the demo on each of these majors (e.g. 13,14,15,16,17,18), one
+    /// after the other, and write one table of every pattern on every
+    /// major (versions.md in the report directory)
+    #[arg(
+        long,
+        value_name = "MAJORS",
+        value_delimiter = ',',
+        conflicts_with = "pg"
+    )]
+    pub versions: Vec<u32>,
     /// Rows in the large table
     #[arg(long, value_parser = super::parse_count, default_value = "1000000", value_name = "N")]
     pub large_count: u64,
@@ -76,6 +86,16 @@ pub fn run(projects: &[Project], args: Args, out: &mut dyn Write) -> anyhow::Res
         .unwrap_or_else(|| root.join("target").join("demo"));
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
+    if !args.versions.is_empty() {
+        if let Some(major) = args
+            .versions
+            .iter()
+            .find(|m| !crate::majors::SUPPORTED.contains(m))
+        {
+            anyhow::bail!(crate::majors::InstallError::Unsupported(*major));
+        }
+        return super::versions::run(&args.versions, &report_dir, out);
+    }
     let options = options(&args, projects);
     crate::interrupt::saying(
         "stopping the demo: nothing from now on is measured (the step running is cancelled)...",

@@ -16,6 +16,7 @@ pub mod runserver;
 pub mod seed_large_table;
 pub mod showmigrations;
 pub mod sqlmigrate;
+pub mod versions;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;

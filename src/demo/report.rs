@@ -496,7 +496,7 @@ impl Side {
         side
     }
 
-    fn cells(&self) -> [String; 3] {
+    pub fn cells(&self) -> [String; 3] {
         [
             self.lock.map_or_else(
                 || "none seen".to_owned(),

