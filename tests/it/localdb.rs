@@ -135,8 +135,12 @@ fn the_demo_runs_on_postgresql_13_and_18_and_tabulates_both() {
             "{major}: {postgres}"
         );
         let version = postgres.split_whitespace().nth(1).unwrap();
+        // the risky step's rewrite, on each (its lock, at 2,000 rows, may
+        // be shorter than the monitor's 10 ms)
         assert!(
-            table.contains(&format!("| {PROJECT} | {version} | AccessExclusive")),
+            table.lines().any(|row| {
+                row.starts_with(&format!("| {PROJECT} | {version} |")) && row.contains("| yes |")
+            }),
             "{table}"
         );
     }
