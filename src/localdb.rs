@@ -117,8 +117,8 @@ impl Binaries {
             .ok_or(LocalDbError::NoBinaries)
     }
 
-    /// `postgres --version`'s major: 15 for `postgres (PostgreSQL) 15.18`.
-    pub fn major(&self) -> Result<u32, LocalDbError> {
+    /// What `postgres --version` says: `postgres (PostgreSQL) 15.18 ...`.
+    pub fn version(&self) -> Result<String, LocalDbError> {
         let output = self
             .command("postgres")
             .arg("--version")
@@ -127,7 +127,12 @@ impl Binaries {
                 what: "postgres --version".to_owned(),
                 detail: e.to_string(),
             })?;
-        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// `postgres --version`'s major: 15 for `postgres (PostgreSQL) 15.18`.
+    pub fn major(&self) -> Result<u32, LocalDbError> {
+        let text = self.version()?;
         text.split_whitespace()
             .find_map(|w| w.split('.').next()?.parse::<u32>().ok())
             .ok_or_else(|| LocalDbError::Command {
@@ -479,11 +484,7 @@ impl Cluster {
 
     /// The server's `version()` line, e.g. `PostgreSQL 15.18 ...`.
     pub fn server_version(&self) -> Result<String, LocalDbError> {
-        let out = self.run(
-            "postgres --version",
-            self.binaries.command("postgres").arg("--version"),
-        )?;
-        Ok(out.trim().to_owned())
+        self.binaries.version()
     }
 }
 

@@ -145,20 +145,10 @@ pub fn install(major: u32, out: &mut dyn Write) -> Result<Binaries, InstallError
     writeln!(
         out,
         "installed {} in {}",
-        version_line(&binaries),
+        binaries.version()?,
         binaries.bindir.parent().unwrap_or(&cache).display()
     )?;
     Ok(binaries)
-}
-
-/// What `postgres --version` says, for the line that reports an install.
-fn version_line(binaries: &Binaries) -> String {
-    binaries
-        .command("postgres")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|_| "PostgreSQL".to_owned())
 }
 
 /// Runs a step of the install, its output kept for the error.

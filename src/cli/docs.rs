@@ -96,32 +96,11 @@ fn ports(root: &Path) -> anyhow::Result<String> {
 
 /// Every pattern page's links, and the ports' table, rewritten from the
 /// registry.
-fn rewrite_navs(root: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let commands = root.join("docs/commands.md");
-    let changed = rewrite(&commands, PORTS, &ports(root)?)?;
-    writeln!(
-        out,
-        "{}: {}",
-        commands.display(),
-        if changed {
-            "ports rewritten"
-        } else {
-            "ports already so"
-        }
-    )?;
+fn rewrite_from_registry(root: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    rewrite(&root.join("docs/commands.md"), PORTS, &ports(root)?, out)?;
     for scenario in crate::scenarios::all() {
         let page = root.join(scenario.project).join("README.md");
-        let changed = rewrite(&page, NAV, &nav(scenario.project))?;
-        writeln!(
-            out,
-            "{}: {}",
-            page.display(),
-            if changed {
-                "links rewritten"
-            } else {
-                "links already so"
-            }
-        )?;
+        rewrite(&page, NAV, &nav(scenario.project), out)?;
     }
     Ok(())
 }
@@ -172,7 +151,9 @@ fn provenance(report: &DemoReport) -> String {
     )
 }
 
-fn rewrite(file: &Path, name: &str, content: &str) -> anyhow::Result<bool> {
+/// Replaces the block `name` of `file` with `content`, and says whether
+/// that changed the file.
+fn rewrite(file: &Path, name: &str, content: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let new = replace_block(&text, name, content, file)?;
@@ -180,7 +161,9 @@ fn rewrite(file: &Path, name: &str, content: &str) -> anyhow::Result<bool> {
     if changed {
         std::fs::write(file, new).with_context(|| format!("writing {}", file.display()))?;
     }
-    Ok(changed)
+    let said = if changed { "rewritten" } else { "already so" };
+    writeln!(out, "{}: {name} {said}", file.display())?;
+    Ok(())
 }
 
 pub fn run(root: &Path, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -196,30 +179,18 @@ pub fn run(root: &Path, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitC
             from.display()
         );
     }
-    rewrite_navs(root, out)?;
+    rewrite_from_registry(root, out)?;
     let mut summary = Vec::new();
     writeln!(summary, "{}\n", provenance(&report))?;
     report::write_summary_markdown(&mut summary, &report.projects)?;
     let readme = root.join("README.md");
-    let changed = rewrite(&readme, "summary", &String::from_utf8_lossy(&summary))?;
-    writeln!(
-        out,
-        "{}: {}",
-        readme.display(),
-        if changed { "rewritten" } else { "already so" }
-    )?;
+    rewrite(&readme, "summary", &String::from_utf8_lossy(&summary), out)?;
     for project in &report.projects {
         let mut table = Vec::new();
         writeln!(table, "{}\n", provenance(&report))?;
         report::write_markdown(&mut table, project)?;
         let page = root.join(&project.project).join("README.md");
-        let changed = rewrite(&page, "measured", &String::from_utf8_lossy(&table))?;
-        writeln!(
-            out,
-            "{}: {}",
-            page.display(),
-            if changed { "rewritten" } else { "already so" }
-        )?;
+        rewrite(&page, "measured", &String::from_utf8_lossy(&table), out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -246,7 +217,7 @@ mod tests {
     fn every_pattern_page_links_the_lab_and_every_other_pattern() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         if std::env::var_os("RISKY_MIGRATIONS_BLESS").is_some() {
-            rewrite_navs(root, &mut std::io::sink()).unwrap();
+            rewrite_from_registry(root, &mut std::io::sink()).unwrap();
         }
         let commands = root.join("docs/commands.md");
         let text = std::fs::read_to_string(&commands).unwrap();

@@ -60,13 +60,10 @@ pub fn replica(project: &Project, primary: &Cluster) -> anyhow::Result<Cluster> 
 /// major's).
 pub fn cluster(project: &Project) -> anyhow::Result<(Cluster, String)> {
     let (host, port, user, database) = localdb::url_parts(&project.database_url)?;
-    let chosen = localdb::Binaries::find()?;
-    let system_major = localdb::Binaries::system().and_then(|s| s.major()).ok();
-    let major = chosen.major()?;
-    let name = if Some(major) == system_major {
-        project.name().to_owned()
-    } else {
-        format!("{}-pg{major}", project.name())
+    // `--pg` chose the system's binaries where they are that major
+    let name = match localdb::Binaries::chosen().filter(|b| b.lib.is_some()) {
+        Some(installed) => format!("{}-pg{}", project.name(), installed.major()?),
+        None => project.name().to_owned(),
     };
     let root = project.root().join("target").join("localdb").join(name);
     Ok((Cluster::new(root, &host, port, &user)?, database))

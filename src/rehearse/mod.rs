@@ -450,26 +450,16 @@ pub fn rehearse(
     })
 }
 
-/// The foreign keys the measured statements add to existing columns
-/// (`ALTER TABLE .. ADD [CONSTRAINT ..] FOREIGN KEY (..) REFERENCES ..`).
-fn planned_keys(plan: &Plan) -> Vec<seed::PlannedKey> {
+/// Every `ALTER TABLE` command the measured statements run (those in `DO`
+/// blocks included), with the table it alters.
+fn alter_commands(plan: &Plan) -> Vec<(&str, &pg_query::protobuf::AlterTableCmd)> {
     use pg_query::NodeEnum;
-    use pg_query::protobuf::{AlterTableType, ConstrType};
-    let names = |nodes: &[pg_query::protobuf::Node]| -> Vec<String> {
-        nodes
-            .iter()
-            .filter_map(|n| match &n.node {
-                Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-                _ => None,
-            })
-            .collect()
-    };
-    let mut keys = Vec::new();
     let nodes = plan
         .statements
         .iter()
         .flatten()
         .flat_map(|s| s.node.iter().chain(&s.inner));
+    let mut commands = Vec::new();
     for node in nodes {
         let NodeEnum::AlterTableStmt(alter) = node else {
             continue;
@@ -478,75 +468,78 @@ fn planned_keys(plan: &Plan) -> Vec<seed::PlannedKey> {
             continue;
         };
         for cmd in &alter.cmds {
-            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                continue;
-            };
-            if cmd.subtype != AlterTableType::AtAddConstraint as i32 {
-                continue;
-            }
-            if let Some(NodeEnum::Constraint(con)) =
-                cmd.def.as_deref().and_then(|d| d.node.as_ref())
-                && con.contype == ConstrType::ConstrForeign as i32
-                && let Some(parent) = &con.pktable
-            {
-                keys.push(seed::PlannedKey {
-                    table: table.relname.clone(),
-                    columns: names(&con.fk_attrs),
-                    parent: parent.relname.clone(),
-                    parent_columns: names(&con.pk_attrs),
-                });
+            if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                commands.push((table.relname.as_str(), cmd.as_ref()));
             }
         }
     }
-    keys
+    commands
+}
+
+/// The names in a list of string nodes (a constraint's columns).
+fn string_names(nodes: &[pg_query::protobuf::Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter_map(|n| match &n.node {
+            Some(pg_query::NodeEnum::String(s)) => Some(s.sval.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The constraint an `ALTER TABLE .. ADD CONSTRAINT` command adds.
+fn added_constraint(
+    cmd: &pg_query::protobuf::AlterTableCmd,
+) -> Option<&pg_query::protobuf::Constraint> {
+    match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+        Some(pg_query::NodeEnum::Constraint(con)) => Some(con),
+        _ => None,
+    }
+}
+
+/// The foreign keys the measured statements add to existing columns
+/// (`ALTER TABLE .. ADD [CONSTRAINT ..] FOREIGN KEY (..) REFERENCES ..`).
+fn planned_keys(plan: &Plan) -> Vec<seed::PlannedKey> {
+    use pg_query::protobuf::{AlterTableType, ConstrType};
+    alter_commands(plan)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.subtype == AlterTableType::AtAddConstraint as i32)
+        .filter_map(|(table, cmd)| {
+            let con = added_constraint(cmd)?;
+            let parent = con.pktable.as_ref()?;
+            (con.contype == ConstrType::ConstrForeign as i32).then(|| seed::PlannedKey {
+                table: table.to_owned(),
+                columns: string_names(&con.fk_attrs),
+                parent: parent.relname.clone(),
+                parent_columns: string_names(&con.pk_attrs),
+            })
+        })
+        .collect()
 }
 
 /// What the measured statements are about to do to existing columns, by
 /// table: make them NOT NULL (`SET NOT NULL`, a `CHECK (col IS NOT NULL)`,
 /// PostgreSQL 18's `NOT NULL col` constraint), or drop them.
 fn planned_columns(plan: &Plan) -> BTreeMap<String, load::Planned> {
-    use pg_query::NodeEnum;
     use pg_query::protobuf::{AlterTableType, ConstrType};
     let mut planned: BTreeMap<String, load::Planned> = BTreeMap::new();
-    let nodes = plan
-        .statements
-        .iter()
-        .flatten()
-        .flat_map(|s| s.node.iter().chain(&s.inner));
-    for node in nodes {
-        let NodeEnum::AlterTableStmt(alter) = node else {
-            continue;
-        };
-        let Some(table) = &alter.relation else {
-            continue;
-        };
-        let columns = planned.entry(table.relname.clone()).or_default();
-        for cmd in &alter.cmds {
-            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                continue;
-            };
-            if cmd.subtype == AlterTableType::AtSetNotNull as i32 {
-                columns.required.push(cmd.name.clone());
-            }
-            if cmd.subtype == AlterTableType::AtDropColumn as i32 {
-                columns.dropped.push(cmd.name.clone());
-            }
-            let Some(NodeEnum::Constraint(con)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
-            else {
-                continue;
-            };
-            if con.contype == ConstrType::ConstrNotnull as i32 {
-                columns
-                    .required
-                    .extend(con.keys.iter().filter_map(|k| match &k.node {
-                        Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-                        _ => None,
-                    }));
-            }
-            columns
-                .required
-                .extend(not_null_checked(con.raw_expr.as_deref()));
+    for (table, cmd) in alter_commands(plan) {
+        let columns = planned.entry(table.to_owned()).or_default();
+        if cmd.subtype == AlterTableType::AtSetNotNull as i32 {
+            columns.required.push(cmd.name.clone());
         }
+        if cmd.subtype == AlterTableType::AtDropColumn as i32 {
+            columns.dropped.push(cmd.name.clone());
+        }
+        let Some(con) = added_constraint(cmd) else {
+            continue;
+        };
+        if con.contype == ConstrType::ConstrNotnull as i32 {
+            columns.required.extend(string_names(&con.keys));
+        }
+        columns
+            .required
+            .extend(not_null_checked(con.raw_expr.as_deref()));
     }
     planned
 }

@@ -192,6 +192,12 @@ impl Scenario {
     }
 }
 
+/// A price in cents as numeric's text, as the seeds write prices: `2099`
+/// is `20.99`.
+pub fn price(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
     static ALL: [&Scenario; 6] = [

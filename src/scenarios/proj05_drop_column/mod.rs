@@ -105,11 +105,6 @@ const LIST_SQL: [&str; 2] = [
     "SELECT id, name, 'N/A' AS legacy_code, price::text AS price FROM large_product ORDER BY id LIMIT 10",
 ];
 
-/// A price in cents as numeric's text: `2099` is `20.99`.
-fn price(cents: u64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
-}
-
 /// Rows `<model>_<id>` priced as the original's seed, with the legacy code
 /// where the column is there.
 macro_rules! copy_products {
@@ -118,7 +113,7 @@ macro_rules! copy_products {
         if db::column_exists(conn, stringify!($table), "legacy_code")? {
             use with_legacy_code::$table as t;
             let row = |out: &mut dyn Write, id: u64| {
-                let (code, price) = ($code(id), price($cents(id)));
+                let (code, price) = ($code(id), crate::scenarios::price($cents(id)));
                 writeln!(out, "{id}\t{}_{id}\t{code}\t{price}", $model)
             };
             let columns = (t::id, t::name, t::legacy_code, t::price);
@@ -126,7 +121,12 @@ macro_rules! copy_products {
         } else {
             use schema::$table as t;
             let row = |out: &mut dyn Write, id: u64| {
-                writeln!(out, "{id}\t{}_{id}\t{}", $model, price($cents(id)))
+                writeln!(
+                    out,
+                    "{id}\t{}_{id}\t{}",
+                    $model,
+                    crate::scenarios::price($cents(id))
+                )
             };
             seed::copy_rows(conn, t::table, (t::id, t::name, t::price), $ids, &row)
         }

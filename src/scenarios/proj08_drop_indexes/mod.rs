@@ -24,7 +24,9 @@ use crate::recipes::concurrent_index::IndexSpec;
 use crate::scenarios::endpoints::{
     CREATE_LARGE, Endpoint, EndpointError, ExtraProbe, LIST_LARGE, LIST_SMALL, Reply, Request, Verb,
 };
-use crate::scenarios::{Deploy, Scenario, Which, django_json, insert_returning_id, list_prepared};
+use crate::scenarios::{
+    Deploy, Scenario, Which, django_json, insert_returning_id, list_prepared, price,
+};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::ItemJson;
 use schema::{large_item, small_item};
@@ -97,11 +99,6 @@ const LIST_SQL: [&str; 2] = [
 /// the index the scan reads the whole table to find no tenth).
 const SEARCH_SQL: &str =
     "SELECT id, name, sku, price::text AS price FROM large_item WHERE sku = $1 LIMIT 10";
-
-/// A price in cents as numeric's text: `2099` is `20.99`.
-fn price(cents: u64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
-}
 
 fn copy_small(conn: &mut PgConnection, ids: Range<u64>) -> Result<usize, SeedError> {
     use small_item as t;
