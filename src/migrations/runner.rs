@@ -318,8 +318,10 @@ fn run_step(
         writeln!(out, " FAKED")?;
         return Ok(());
     }
-    // the deliberately risky migration runs as the seed ran it: no lock_timeout
-    let lock = match (step.files.version != scenario.risky).then_some(options.settings.lock) {
+    // the deliberately risky migration runs as the seed ran it: no
+    // lock_timeout; its way back is the lab's, and retries as the safe steps do
+    let risky = step.files.version == scenario.risky && step.direction == Direction::Apply;
+    let lock = match (!risky).then_some(options.settings.lock) {
         Some(policy) => Some(retry::set_lock_timeout(conn, &policy, out)?),
         None => {
             conn.batch_execute("SET lock_timeout = 0")?;

@@ -302,7 +302,7 @@ pub const ADVICE: &[Rule] = &[
     },
     Rule {
         name: "column added with a default that rewrites",
-        project: Some("proj04_change_column_type"),
+        project: Some("proj09_alter_defaults"),
         matches: |n| {
             added_column(n, |c| {
                 volatile(c.raw_default.as_deref())

@@ -17,6 +17,7 @@ pub mod proj04_change_column_type;
 pub mod proj05_drop_column;
 pub mod proj07_add_foreign_key;
 pub mod proj08_drop_indexes;
+pub mod proj09_alter_defaults;
 
 use diesel::prelude::*;
 
@@ -200,13 +201,14 @@ pub fn price(cents: u64) -> String {
 
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
-    static ALL: [&Scenario; 6] = [
+    static ALL: [&Scenario; 7] = [
         &proj01_add_not_null_constraint::SCENARIO,
         &proj03_indexes::SCENARIO,
         &proj04_change_column_type::SCENARIO,
         &proj05_drop_column::SCENARIO,
         &proj07_add_foreign_key::SCENARIO,
         &proj08_drop_indexes::SCENARIO,
+        &proj09_alter_defaults::SCENARIO,
     ];
     &ALL
 }

@@ -198,7 +198,7 @@ fn the_diesel_cli_and_manage_share_one_database() {
             "{}: diesel's SQL twins and manage's Rust steps disagree",
             case.project
         );
-        assert_eq!(mixed.rows(case.large()), by_manage.rows(case.large()));
+        assert_eq!(mixed.digest(case.large()), by_manage.digest(case.large()));
         assert_eq!(mixed.recipe_problems(), Vec::<String>::new());
 
         // diesel reverts what manage applied, and manage re-applies it

@@ -7,7 +7,7 @@ use std::time::Duration;
 use risky_migrations::instruments::load::Holder;
 use serde_json::json;
 
-use crate::support::{PROJ03, PROJ05, PROJ07, PROJ08, TestDb, TestServer};
+use crate::support::{PROJ03, PROJ05, PROJ07, PROJ08, PROJ09, TestDb, TestServer};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -327,4 +327,52 @@ fn proj08_the_drop_costs_the_search_its_index_and_the_safe_one_waits_until_unuse
         0
     );
     assert_eq!(server.get("/list_large/").0, 200);
+}
+
+/// The file the table's rows are in: a rewrite gives it a new one.
+fn relfilenode(db: &TestDb, table: &str) -> i64 {
+    db.scalar(&format!(
+        "SELECT relfilenode::bigint FROM pg_class WHERE oid = '{table}'::regclass"
+    ))
+}
+
+/// proj09: the volatile default (Django's `db_default=RandomUUID()`)
+/// rewrites the table to give every row a UUID of its own; the safe way
+/// never rewrites it, writes get their UUID from the default set at 0003
+/// while the backfill gives the old rows theirs, and every row ends with
+/// its own.
+#[test]
+fn proj09_the_volatile_default_rewrites_the_table_and_the_safe_way_never_does() {
+    let db = TestDb::new(PROJ09);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "3000"]);
+    let server = TestServer::start(PROJ09.project, &db.url);
+    let seeded = relfilenode(&db, "large_invoice");
+    let distinct = |column: &str| {
+        db.scalar(&format!(
+            "SELECT count(DISTINCT {column}) FROM large_invoice"
+        ))
+    };
+
+    db.manage_ok(&["migrate", "0002"]);
+    assert_ne!(relfilenode(&db, "large_invoice"), seeded, "rewritten");
+    assert_eq!(distinct("public_id"), 3000, "a UUID per row");
+    db.manage_ok(&["migrate", "0001"]);
+
+    let before = relfilenode(&db, "large_invoice");
+    db.manage_ok(&["migrate", "0002", "--fake"]);
+    db.manage_ok(&["migrate", "0003"]);
+    assert_eq!(server.post("/large/", json!({"name": "new"})).0, 201);
+    assert_eq!(
+        db.scalar("SELECT count(public_ref) FROM large_invoice"),
+        1,
+        "the default fills new rows only"
+    );
+    db.manage_ok(&["migrate", "0004"]);
+    assert_eq!(server.post("/large/", json!({"name": "newer"})).0, 201);
+    db.manage_ok(&["migrate", "0005"]);
+    assert_eq!(distinct("public_ref"), 3002);
+    assert_eq!(relfilenode(&db, "large_invoice"), before, "never rewritten");
+    let (status, body) = server.get("/list_large/");
+    assert_eq!((status, body["count"].clone()), (200, json!(10)));
 }

@@ -35,6 +35,10 @@ pub struct Case {
     /// An index that the release deployed on the safe path no longer reads
     /// through (what production's idx_scan would show).
     pub unused_after_deploy: Option<&'static str>,
+    /// Columns whose values are drawn at random (a UUID per row): a way up
+    /// again draws new ones, so states compare whether each row has one,
+    /// not which (the pattern's own test checks that they differ).
+    pub drawn: &'static [&'static str],
 }
 
 pub const PROJ04: Case = Case {
@@ -46,6 +50,7 @@ pub const PROJ04: Case = Case {
     written: "name",
     irreversible: None,
     unused_after_deploy: None,
+    drawn: &[],
 };
 
 pub const PROJ01: Case = Case {
@@ -57,6 +62,7 @@ pub const PROJ01: Case = Case {
     written: "name",
     irreversible: None,
     unused_after_deploy: None,
+    drawn: &[],
 };
 
 pub const PROJ07: Case = Case {
@@ -68,6 +74,7 @@ pub const PROJ07: Case = Case {
     written: "split_part(order_number, ' #', 1)",
     irreversible: None,
     unused_after_deploy: None,
+    drawn: &[],
 };
 
 pub const PROJ03: Case = Case {
@@ -79,6 +86,7 @@ pub const PROJ03: Case = Case {
     written: "name",
     irreversible: None,
     unused_after_deploy: None,
+    drawn: &[],
 };
 
 pub const PROJ05: Case = Case {
@@ -90,6 +98,7 @@ pub const PROJ05: Case = Case {
     written: "name",
     irreversible: Some("legacy_code"),
     unused_after_deploy: None,
+    drawn: &[],
 };
 
 pub const PROJ08: Case = Case {
@@ -101,9 +110,22 @@ pub const PROJ08: Case = Case {
     written: "name",
     irreversible: None,
     unused_after_deploy: Some("large_item_sku_idx"),
+    drawn: &[],
 };
 
-pub const CASES: [Case; 6] = [PROJ01, PROJ03, PROJ04, PROJ05, PROJ07, PROJ08];
+pub const PROJ09: Case = Case {
+    project: "proj09_alter_defaults",
+    key: "invoices",
+    original: "id || ',' || name || ',' || amount",
+    first_large: r#"{"id": 1, "name": "LargeInvoice_1", "amount": "20.99"}"#,
+    third_small: r#"{"id": 3, "name": "SmallInvoice_3", "amount": "13.99"}"#,
+    written: "name",
+    irreversible: None,
+    unused_after_deploy: None,
+    drawn: &["public_id", "public_ref"],
+};
+
+pub const CASES: [Case; 7] = [PROJ01, PROJ03, PROJ04, PROJ05, PROJ07, PROJ08, PROJ09];
 
 impl Case {
     /// The scenario the lab declares for this project.
@@ -483,29 +505,37 @@ impl TestDb {
         self.text(&format!("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY id)), '') FROM {table} t"))
     }
 
-    /// The schema and the rows of the case's small and large tables, as a
-    /// way down must give them back: a column it cannot bring back with its
-    /// values ([`Case::irreversible`]) left out of the rows, and the order
-    /// of every table's columns ignored (it comes back last).
+    /// A digest of a table's rows as the case compares them across states:
+    /// a column a way down cannot bring back with its values
+    /// ([`Case::irreversible`]) left out, a drawn one ([`Case::drawn`])
+    /// reduced to whether it is filled.
+    pub fn digest(&self, table: &str) -> String {
+        let case = self.case;
+        let mut row = "to_jsonb(t)".to_owned();
+        if let Some(column) = case.irreversible {
+            row = format!("({row} - '{column}')");
+        }
+        for column in case.drawn {
+            row = format!(
+                "(CASE WHEN {row} ? '{column}' THEN jsonb_set({row}, '{{{column}}}', \
+                 to_jsonb(({row} ->> '{column}') IS NOT NULL)) ELSE {row} END)"
+            );
+        }
+        self.text(&format!(
+            "SELECT count(*) || ':' || coalesce(md5(string_agg({row}::text, '|' ORDER BY id)), '') FROM {table} t"
+        ))
+    }
+
+    /// The schema and the rows of the case's small and large tables
+    /// ([`TestDb::digest`]), as a way down must give them back; where a
+    /// column comes back last, the order of every table's columns ignored.
     pub fn snapshot(&self) -> (String, String, String) {
         let case = self.case;
-        let Some(column) = case.irreversible else {
-            return (
-                self.schema(),
-                self.rows(case.large()),
-                self.rows(case.small()),
-            );
+        let schema = match case.irreversible {
+            Some(_) => columns_sorted(&self.schema()),
+            None => self.schema(),
         };
-        let rows = |table: &str| {
-            self.text(&format!(
-                "SELECT count(*) || ':' || coalesce(md5(string_agg((to_jsonb(t) - '{column}')::text, '|' ORDER BY id)), '') FROM {table} t"
-            ))
-        };
-        (
-            columns_sorted(&self.schema()),
-            rows(case.large()),
-            rows(case.small()),
-        )
+        (schema, self.digest(case.large()), self.digest(case.small()))
     }
 }
 
