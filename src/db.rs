@@ -236,9 +236,9 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LostOnce {
 }
 
 #[derive(QueryableByName)]
-struct Exists {
+pub(crate) struct Exists {
     #[diesel(sql_type = Bool)]
-    exists: bool,
+    pub(crate) exists: bool,
 }
 
 /// `PostgreSQL 15.18`, from the server's `server_version`.

@@ -17,6 +17,10 @@ pub struct BatchedBackfill {
     pub specs: &'static [BackfillSpec],
     /// Rows per batch unless `--batch-size` says otherwise.
     pub default_batch_size: u64,
+    /// A table comment that says another migration filled the column (a
+    /// risky one that ran for real, whose own way down clears it): the way
+    /// down leaves the column of a table that carries it as it is.
+    pub kept_if: Option<&'static str>,
 }
 
 impl BatchedBackfill {
@@ -77,22 +81,59 @@ BEGIN
             } else {
                 (*value, "IS NULL")
             };
-            let _ = write!(
-                sql,
-                "    -- {table}.{column}
-    SELECT min(id) - 1, max(id) INTO lo, max_id FROM {table};
+            let walk = format!(
+                "SELECT min(id) - 1, max(id) INTO lo, max_id FROM {table};
     WHILE lo < max_id LOOP
         UPDATE {table} SET {column} = {set} WHERE id > lo AND id <= lo + batch_size AND {column} {filter};
         COMMIT;
         lo := lo + batch_size;
         -- rows inserted meanwhile are covered too
         SELECT max(id) INTO max_id FROM {table};
-    END LOOP;
-"
+    END LOOP;"
             );
+            let _ = match self.kept_if.filter(|_| clear) {
+                Some(marker) => write!(
+                    sql,
+                    "    -- {table}.{column}, unless another migration filled it
+    IF obj_description('{table}'::regclass, 'pg_class') IS DISTINCT FROM '{marker}' THEN
+        {}
+    END IF;
+",
+                    walk.replace("\n", "\n    ")
+                ),
+                None => write!(sql, "    -- {table}.{column}\n    {walk}\n"),
+            };
         }
         sql.push_str("END $$;\n");
         sql
+    }
+}
+
+impl BatchedBackfill {
+    /// The specs whose column this recipe filled: all but those of tables
+    /// marked [`BatchedBackfill::kept_if`].
+    fn filled_here(&self, conn: &mut PgConnection) -> QueryResult<Vec<BackfillSpec>> {
+        #[derive(QueryableByName)]
+        struct Comment {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            comment: Option<String>,
+        }
+        let mut specs = Vec::new();
+        for spec in self.specs {
+            if let Some(marker) = self.kept_if {
+                let comment = diesel::sql_query(
+                    "SELECT obj_description($1::regclass, 'pg_class') AS comment",
+                )
+                .bind::<diesel::sql_types::Text, _>(spec.table)
+                .get_result::<Comment>(conn)?
+                .comment;
+                if comment.as_deref() == Some(marker) {
+                    continue;
+                }
+            }
+            specs.push(*spec);
+        }
+        Ok(specs)
     }
 }
 
@@ -125,7 +166,10 @@ impl Recipe for BatchedBackfill {
         Some(with_banner(
             out,
             "Clearing the backfilled column in batches",
-            |out| backfill::revert(conn, self.specs, self.options(run), out).map(drop),
+            |out| {
+                let specs = self.filled_here(conn)?;
+                backfill::revert(conn, &specs, self.options(run), out).map(drop)
+            },
         ))
     }
 
@@ -160,6 +204,35 @@ impl Recipe for BatchedBackfill {
             sql: format!("UPDATE {} SET {} = {}", s.table, s.column, s.value),
             before: false,
         })
+    }
+
+    /// Every row has its value: a column that is NOT NULL by now (or gone,
+    /// as proj04's is once swapped in) is not scanned.
+    fn check(&self, conn: &mut PgConnection) -> QueryResult<Option<String>> {
+        let mut unfilled = Vec::new();
+        for spec in self.specs {
+            let nullable = diesel::sql_query(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) \
+                 AND attname = $2 AND NOT attisdropped AND NOT attnotnull) AS exists",
+            )
+            .bind::<diesel::sql_types::Text, _>(spec.table)
+            .bind::<diesel::sql_types::Text, _>(spec.column)
+            .get_result::<crate::db::Exists>(conn)?
+            .exists;
+            let unfilled_row = format!(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL) AS exists",
+                spec.table, spec.column
+            );
+            if nullable
+                && diesel::sql_query(unfilled_row)
+                    .get_result::<crate::db::Exists>(conn)?
+                    .exists
+            {
+                unfilled.push(format!("{}.{}", spec.table, spec.column));
+            }
+        }
+        Ok((!unfilled.is_empty())
+            .then(|| format!("rows left without a value: {}", unfilled.join(", "))))
     }
 
     fn backfill(&self) -> Option<super::Backfilled> {

@@ -329,7 +329,7 @@ pub const ADVICE: &[Rule] = &[
     },
     Rule {
         name: "whole table changed in one transaction",
-        project: Some("proj04_change_column_type"),
+        project: Some("proj06_large_backfills"),
         matches: |n| match n {
             NodeEnum::UpdateStmt(s) => s.where_clause.is_none(),
             NodeEnum::DeleteStmt(s) => s.where_clause.is_none(),
@@ -648,7 +648,7 @@ mod tests {
         assert!(advice("UPDATE t SET a = 1 WHERE id < 5").is_empty());
         assert_eq!(
             advice("UPDATE t SET a = 1")[0].project.as_deref(),
-            Some("proj04_change_column_type")
+            Some("proj06_large_backfills")
         );
         let drop = advice("DROP INDEX i");
         assert_eq!(

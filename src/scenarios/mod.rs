@@ -15,6 +15,7 @@ pub mod proj01_add_not_null_constraint;
 pub mod proj03_indexes;
 pub mod proj04_change_column_type;
 pub mod proj05_drop_column;
+pub mod proj06_large_backfills;
 pub mod proj07_add_foreign_key;
 pub mod proj08_drop_indexes;
 pub mod proj09_alter_defaults;
@@ -201,11 +202,12 @@ pub fn price(cents: u64) -> String {
 
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
-    static ALL: [&Scenario; 7] = [
+    static ALL: [&Scenario; 8] = [
         &proj01_add_not_null_constraint::SCENARIO,
         &proj03_indexes::SCENARIO,
         &proj04_change_column_type::SCENARIO,
         &proj05_drop_column::SCENARIO,
+        &proj06_large_backfills::SCENARIO,
         &proj07_add_foreign_key::SCENARIO,
         &proj08_drop_indexes::SCENARIO,
         &proj09_alter_defaults::SCENARIO,

@@ -146,6 +146,11 @@ fn connections_the_server_lost_are_replaced() {
     assert_eq!(server.get("/list_large/").0, 200);
     let others =
         "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    // the pool opens its connections in the background: kill them all, not
+    // the first while the others are still being opened
+    while db.scalar(&format!("SELECT count(*) {others}")) < i64::from(TestServer::POOL_SIZE) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let killed = db.scalar(&format!(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {others}) AS t"
     ));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use risky_migrations::instruments::load::Holder;
 use serde_json::json;
 
-use crate::support::{PROJ03, PROJ05, PROJ07, PROJ08, PROJ09, TestDb, TestServer};
+use crate::support::{PROJ03, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09, TestDb, TestServer};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -375,4 +375,52 @@ fn proj09_the_volatile_default_rewrites_the_table_and_the_safe_way_never_does() 
     assert_eq!(relfilenode(&db, "large_invoice"), before, "never rewritten");
     let (status, body) = server.get("/list_large/");
     assert_eq!((status, body["count"].clone()), (200, json!(10)));
+}
+
+/// proj06's tier, as 0002 and 0003 give it.
+const TIER: &str = "CASE WHEN balance >= 500 THEN 'gold' ELSE 'standard' END";
+
+/// proj06: held open mid-migration, the one `UPDATE` of the table makes a
+/// deposit to any account wait (reads go on); a batch of the backfill
+/// holds only its own rows, and a deposit to another goes through.
+#[test]
+fn proj06_one_update_makes_every_deposit_wait_and_a_batch_only_its_own_rows() {
+    let db = TestDb::new(PROJ06);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "2000"]);
+    let server = TestServer::start(PROJ06.project, &db.url);
+
+    let whole = Holder::run(
+        &db.url,
+        &format!("UPDATE large_account SET tier = {TIER} WHERE tier IS NULL"),
+        HOLD,
+    )
+    .unwrap();
+    assert_eq!(server.get("/list_large/").0, 200);
+    let deposit = post_later(server.url("/deposit/?id=1999"), json!({}));
+    while db.scalar(WAITING) < 1 {
+        std::thread::yield_now();
+    }
+    drop(whole);
+    assert_eq!(deposit.join().unwrap(), 201);
+
+    let batch = Holder::run(
+        &db.url,
+        &format!("UPDATE large_account SET tier = {TIER} WHERE id > 0 AND id <= 1000"),
+        HOLD,
+    )
+    .unwrap();
+    let (status, body) = server.post("/deposit/?id=1999", json!({}));
+    assert_eq!((status, body["account"]["id"].clone()), (201, json!(1999)));
+    let waiting = post_later(server.url("/deposit/?id=5"), json!({}));
+    while db.scalar(WAITING) < 1 {
+        std::thread::yield_now();
+    }
+    drop(batch);
+    assert_eq!(waiting.join().unwrap(), 201);
+    assert_eq!(
+        db.text("SELECT balance::text FROM large_account WHERE id = 1999"),
+        "302.81",
+        "seeded 300.81, two deposits"
+    );
 }

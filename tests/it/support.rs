@@ -125,7 +125,21 @@ pub const PROJ09: Case = Case {
     drawn: &["public_id", "public_ref"],
 };
 
-pub const CASES: [Case; 7] = [PROJ01, PROJ03, PROJ04, PROJ05, PROJ07, PROJ08, PROJ09];
+pub const PROJ06: Case = Case {
+    project: "proj06_large_backfills",
+    key: "accounts",
+    original: "id || ',' || name || ',' || balance",
+    first_large: r#"{"id": 1, "name": "LargeAccount_1", "balance": "79.19"}"#,
+    third_small: r#"{"id": 3, "name": "SmallAccount_3", "balance": "13.99"}"#,
+    written: "name",
+    irreversible: None,
+    unused_after_deploy: None,
+    drawn: &[],
+};
+
+pub const CASES: [Case; 8] = [
+    PROJ01, PROJ03, PROJ04, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09,
+];
 
 impl Case {
     /// The scenario the lab declares for this project.
@@ -603,10 +617,14 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// The database connections a test server holds (opened in the
+    /// background once it starts).
+    pub const POOL_SIZE: u32 = 4;
+
     pub fn start(project: &str, database_url: &str) -> Self {
         let release = scenarios::Release::default();
         let state = web::AppState {
-            pool: db::pool(database_url, 4),
+            pool: db::pool(database_url, Self::POOL_SIZE),
             scenario: scenarios::find(project).expect("scenario"),
             release: release.clone(),
         };

@@ -63,6 +63,7 @@ pub static SCENARIO: Scenario = Scenario {
 static BACKFILL_RECIPE: BatchedBackfill = BatchedBackfill {
     specs: &BACKFILL,
     default_batch_size: 100_000,
+    kept_if: None,
 };
 
 static NOT_NULL_RECIPE: CheckNotNull = CheckNotNull(&NOT_NULL);
