@@ -326,6 +326,19 @@ pub fn describe_target(database_url: &str) -> String {
     }
 }
 
+/// The server's `server_version_num` (180006 for 18.6): what a recipe
+/// that differs by version chooses by, never the version's text.
+pub fn server_version_num(conn: &mut PgConnection) -> QueryResult<u32> {
+    #[derive(QueryableByName)]
+    struct Num {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        n: i32,
+    }
+    diesel::sql_query("SELECT current_setting('server_version_num')::int4 AS n")
+        .get_result::<Num>(conn)
+        .map(|n| n.n.unsigned_abs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,13 @@
 //!
 //! Re-running after an interruption finishes the job: step 1 is skipped when
 //! the check is already there.
+//!
+//! PostgreSQL 18 has a route of its own, two statements: `ADD CONSTRAINT ..
+//! NOT NULL col NOT VALID` (brief lock, no scan; new rows are checked at
+//! once) and `VALIDATE CONSTRAINT` (the scan, under SHARE UPDATE
+//! EXCLUSIVE), after which the column is NOT NULL. The recipe takes it
+//! where the server is 18 or later (by `server_version_num`); measured
+//! against the CHECK route in docs/versions.md.
 
 use std::io::Write;
 
@@ -30,6 +37,38 @@ pub struct NotNullSpec {
     pub column: &'static str,
     /// The temporary check's name.
     pub constraint: &'static str,
+}
+
+/// The first `server_version_num` with `NOT NULL .. NOT VALID`.
+pub const NOT_VALID_NOT_NULL_SINCE: u32 = 180_000;
+
+/// PostgreSQL 18's two statements for one column: the constraint keeps
+/// the check's name, and is the column's NOT NULL once valid.
+pub fn statements_18(spec: &NotNullSpec) -> Committed {
+    let NotNullSpec {
+        table,
+        label,
+        column,
+        constraint,
+    } = *spec;
+    Committed {
+        table,
+        constraint,
+        statements: vec![
+            Statement::new(
+                format!("Adding NOT NULL {column} NOT VALID to {label} (PostgreSQL 18)..."),
+                format!("✓ {label} NOT NULL added, not yet validated"),
+                format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {constraint} NOT NULL {column} NOT VALID"
+                ),
+            ),
+            Statement::new(
+                format!("Validating NOT NULL on {label} (reads and writes go on)..."),
+                format!("✓ {label}.{column} is NOT NULL"),
+                format!("ALTER TABLE {table} VALIDATE CONSTRAINT {constraint}"),
+            ),
+        ],
+    }
 }
 
 /// The four statements for one column, in order.
@@ -79,6 +118,10 @@ impl CheckNotNull {
     fn groups(&self) -> Vec<Committed> {
         self.0.iter().map(statements).collect()
     }
+
+    fn groups_18(&self) -> Vec<Committed> {
+        self.0.iter().map(statements_18).collect()
+    }
 }
 
 impl Recipe for CheckNotNull {
@@ -97,20 +140,30 @@ impl Recipe for CheckNotNull {
         out: &mut dyn Write,
     ) -> RecipeResult {
         with_banner(out, "Enforcing NOT NULL without a long lock", |out| {
-            committed::run(conn, &self.groups(), run.lock, out)
+            let groups = if crate::db::server_version_num(conn)? >= NOT_VALID_NOT_NULL_SINCE {
+                self.groups_18()
+            } else {
+                self.groups()
+            };
+            committed::run(conn, &groups, run.lock, out)
         })
     }
 
     /// The way down is the directory's `down.sql`.
     fn twin_up(&self) -> String {
-        committed::twin(
+        committed::twin_by_version(
             twin_header("check_not_null.rs"),
-            "-- NOT NULL without scanning under ACCESS EXCLUSIVE:
+            "-- NOT NULL without scanning under ACCESS EXCLUSIVE. PostgreSQL 18 and later:
+--   1. ADD CONSTRAINT .. NOT NULL col NOT VALID  brief lock, no scan
+--   2. VALIDATE CONSTRAINT  scans under SHARE UPDATE EXCLUSIVE: reads and writes go on
+-- Before 18:
 --   1. ADD CONSTRAINT .. CHECK (col IS NOT NULL) NOT VALID  brief lock, no scan
 --   2. VALIDATE CONSTRAINT  scans under SHARE UPDATE EXCLUSIVE: reads and writes go on
 --   3. SET NOT NULL         PostgreSQL 12+ trusts the valid check and skips the scan
 --   4. DROP CONSTRAINT      the check is now redundant
 ",
+            NOT_VALID_NOT_NULL_SINCE,
+            &self.groups_18(),
             &self.groups(),
         )
     }

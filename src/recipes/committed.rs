@@ -104,7 +104,37 @@ pub fn run(
 /// transaction, holding the first lock to the end). `explain` is the
 /// comment block that says what the steps are.
 pub fn twin(header: String, explain: &str, groups: &[Committed]) -> String {
-    let mut sql = format!(
+    let mut sql = twin_start(header, explain);
+    sql.push_str(&body(groups, "    ", false));
+    sql.push_str("END $$;\n");
+    sql
+}
+
+/// [`twin`] with two routes: `newer` on servers from `since` on (a
+/// `server_version_num`), `older` before, chosen when it runs. `newer`'s
+/// statements are sent with `EXECUTE`: PL/pgSQL parses the whole block
+/// before it runs, and an older server's parser refuses their syntax.
+pub fn twin_by_version(
+    header: String,
+    explain: &str,
+    since: u32,
+    newer: &[Committed],
+    older: &[Committed],
+) -> String {
+    let mut sql = twin_start(header, explain);
+    let _ = writeln!(
+        sql,
+        "    IF current_setting('server_version_num')::int >= {since} THEN"
+    );
+    sql.push_str(&body(newer, "        ", true));
+    sql.push_str("    ELSE\n");
+    sql.push_str(&body(older, "        ", false));
+    sql.push_str("    END IF;\nEND $$;\n");
+    sql
+}
+
+fn twin_start(header: String, explain: &str) -> String {
+    format!(
         "{header}--
 {explain}-- Each step commits before the next; re-running after an interruption finishes the job.
 -- A step waits at most 1 s for its lock (`manage` also retries; this does not).
@@ -112,29 +142,39 @@ DO $$
 BEGIN
     PERFORM set_config('lock_timeout', '1s', false);
 "
-    );
+    )
+}
+
+/// Each group's statements, committed one by one, the first skipped where
+/// its constraint is already there; every line indented by `indent`, each
+/// statement sent with `EXECUTE` where `dynamic`.
+fn body(groups: &[Committed], indent: &str, dynamic: bool) -> String {
+    let sent = |sql: &str| match dynamic {
+        true => format!("EXECUTE '{}'", sql.replace('\'', "''")),
+        false => sql.to_owned(),
+    };
+    let mut sql = String::new();
     for group in groups {
         let Some((add, rest)) = group.statements.split_first() else {
             continue;
         };
         let _ = write!(
             sql,
-            "    -- {table}: {constraint}
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                   WHERE conrelid = '{table}'::regclass AND conname = '{constraint}') THEN
-        {add};
-    END IF;
-    COMMIT;
+            "{indent}-- {table}: {constraint}
+{indent}IF NOT EXISTS (SELECT 1 FROM pg_constraint
+{indent}               WHERE conrelid = '{table}'::regclass AND conname = '{constraint}') THEN
+{indent}    {add};
+{indent}END IF;
+{indent}COMMIT;
 ",
             table = group.table,
             constraint = group.constraint,
-            add = add.sql,
+            add = sent(&add.sql),
         );
         for step in rest {
-            let _ = writeln!(sql, "    {};\n    COMMIT;", step.sql);
+            let _ = writeln!(sql, "{indent}{};\n{indent}COMMIT;", sent(&step.sql));
         }
     }
-    sql.push_str("END $$;\n");
     sql
 }
 

@@ -343,7 +343,7 @@ pub fn rehearse(
         }
     }
     let postgres = db::server_version(&mut conn)?;
-    let version_num = server_version_num(&mut conn)?;
+    let version_num = crate::db::server_version_num(&mut conn)?;
     say(
         out,
         "seeding every table (rows made from the catalog, triggers off):".to_owned(),
@@ -575,17 +575,6 @@ fn interrupted(during: &str) -> Result<(), RehearseError> {
         .into()),
         false => Ok(()),
     }
-}
-
-fn server_version_num(conn: &mut PgConnection) -> QueryResult<u32> {
-    #[derive(QueryableByName)]
-    struct Num {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        n: i32,
-    }
-    diesel::sql_query("SELECT current_setting('server_version_num')::int4 AS n")
-        .get_result::<Num>(conn)
-        .map(|n| n.n as u32)
 }
 
 /// A duration with a tenth of a millisecond where it is under ten (a read

@@ -7,7 +7,7 @@ use std::time::Duration;
 use risky_migrations::instruments::load::Holder;
 use serde_json::json;
 
-use crate::support::{PROJ03, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09, TestDb, TestServer};
+use crate::support::{PROJ01, PROJ03, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09, TestDb, TestServer};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -422,5 +422,38 @@ fn proj06_one_update_makes_every_deposit_wait_and_a_batch_only_its_own_rows() {
         db.text("SELECT balance::text FROM large_account WHERE id = 1999"),
         "302.81",
         "seeded 300.81, two deposits"
+    );
+}
+
+/// proj01's safe NOT NULL takes the server's own route: on PostgreSQL 18
+/// and later a NOT NULL constraint added `NOT VALID` and validated (two
+/// statements, the constraint staying as the column's NOT NULL), before 18
+/// the CHECK route (four, the check dropped at the end). CI runs it on 13,
+/// 15, 16 and 18.
+#[test]
+fn proj01_the_safe_not_null_takes_the_route_of_the_servers_version() {
+    let db = TestDb::at_0003_seeded(PROJ01, "2000");
+    db.manage_ok(&["migrate", "0004"]);
+    let out = db.manage_ok(&["migrate", "0005"]);
+    let version = db.scalar("SELECT current_setting('server_version_num')::bigint");
+    let constraints =
+        db.scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'large_user_role_not_null'");
+    if version >= 180_000 {
+        assert!(
+            out.contains("NOT NULL role NOT VALID to LargeUser (PostgreSQL 18)"),
+            "{out}"
+        );
+        assert!(!out.contains("Adding CHECK"), "{out}");
+        assert_eq!(constraints, 1, "the NOT NULL constraint stays, validated");
+    } else {
+        assert!(
+            out.contains("Adding CHECK (role IS NOT NULL) NOT VALID to LargeUser"),
+            "{out}"
+        );
+        assert_eq!(constraints, 0, "the check dropped at the end");
+    }
+    assert_eq!(
+        db.text("SELECT is_nullable FROM information_schema.columns WHERE table_name = 'large_user' AND column_name = 'role'"),
+        "NO"
     );
 }
