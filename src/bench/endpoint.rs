@@ -110,17 +110,18 @@ pub fn endpoint(
     drop(server);
     let script = work_dir.join("list_large.sql");
     std::fs::write(&script, pgbench_script(&(scenario.list_large_sql)()))?;
-    let program = crate::localdb::Binaries::find()
-        .map_err(|e| BenchError::Tool {
+    // the chosen major's pgbench, or the system's where it has none
+    let program = || {
+        crate::localdb::Binaries::client("pgbench").map_err(|e| BenchError::Tool {
             what: "pgbench".to_owned(),
             detail: e.to_string(),
-        })?
-        .program("pgbench");
+        })
+    };
     let pgbench = |mode: &str| {
         status(&format!(
             "pgbench -M {mode} -c16 -j2 -T{seconds} running the same SELECT"
         ));
-        run_pgbench(&program, database_url, mode, seconds, &script, work_dir)
+        run_pgbench(program()?, database_url, mode, seconds, &script, work_dir)
     };
     // the server prepares its statements: the prepared run is its floor;
     // pgbench's default protocol is shown beside it
@@ -210,7 +211,7 @@ impl Pgbench {
 /// `pgbench -M <mode> -c16 -j2`, logging one transaction in a hundred for
 /// the percentiles: logging every one cost pgbench 40% of its rate.
 fn run_pgbench(
-    program: &Path,
+    mut pgbench: Command,
     database_url: &str,
     mode: &str,
     seconds: u64,
@@ -225,7 +226,7 @@ fn run_pgbench(
         std::fs::remove_file(old.path())?;
     }
     let out = tool(
-        Command::new(program)
+        pgbench
             .current_dir(work_dir)
             .args([
                 "-n",

