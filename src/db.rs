@@ -326,6 +326,20 @@ pub fn describe_target(database_url: &str) -> String {
     }
 }
 
+/// A table's comment (`COMMENT ON TABLE`), where it has one: where the
+/// lab's migrations leave their marks for a way down to read.
+pub fn table_comment(conn: &mut PgConnection, table: &str) -> QueryResult<Option<String>> {
+    #[derive(QueryableByName)]
+    struct Comment {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        comment: Option<String>,
+    }
+    diesel::sql_query("SELECT obj_description(to_regclass($1), 'pg_class') AS comment")
+        .bind::<Text, _>(table)
+        .get_result::<Comment>(conn)
+        .map(|c| c.comment)
+}
+
 /// The server's `server_version_num` (180006 for 18.6): what a recipe
 /// that differs by version chooses by, never the version's text.
 pub fn server_version_num(conn: &mut PgConnection) -> QueryResult<u32> {

@@ -24,6 +24,24 @@ pub struct BatchedBackfill {
 }
 
 impl BatchedBackfill {
+    /// The specs whose column this recipe filled: all but those of tables
+    /// marked [`BatchedBackfill::kept_if`].
+    fn filled_here(&self, conn: &mut PgConnection) -> QueryResult<Vec<BackfillSpec>> {
+        let mut specs = Vec::new();
+        for spec in self.specs {
+            let kept = match self.kept_if {
+                Some(marker) => {
+                    crate::db::table_comment(conn, spec.table)?.as_deref() == Some(marker)
+                }
+                None => false,
+            };
+            if !kept {
+                specs.push(*spec);
+            }
+        }
+        Ok(specs)
+    }
+
     fn options(&self, run: RunContext<'_>) -> BackfillOptions {
         let settings = run.settings;
         BackfillOptions {
@@ -106,34 +124,6 @@ BEGIN
         }
         sql.push_str("END $$;\n");
         sql
-    }
-}
-
-impl BatchedBackfill {
-    /// The specs whose column this recipe filled: all but those of tables
-    /// marked [`BatchedBackfill::kept_if`].
-    fn filled_here(&self, conn: &mut PgConnection) -> QueryResult<Vec<BackfillSpec>> {
-        #[derive(QueryableByName)]
-        struct Comment {
-            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-            comment: Option<String>,
-        }
-        let mut specs = Vec::new();
-        for spec in self.specs {
-            if let Some(marker) = self.kept_if {
-                let comment = diesel::sql_query(
-                    "SELECT obj_description($1::regclass, 'pg_class') AS comment",
-                )
-                .bind::<diesel::sql_types::Text, _>(spec.table)
-                .get_result::<Comment>(conn)?
-                .comment;
-                if comment.as_deref() == Some(marker) {
-                    continue;
-                }
-            }
-            specs.push(*spec);
-        }
-        Ok(specs)
     }
 }
 

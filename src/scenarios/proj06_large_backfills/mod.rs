@@ -21,6 +21,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use crate::backfill::BackfillSpec;
+use crate::db;
 use crate::embedded::PROJ06_LARGE_BACKFILLS;
 use crate::recipes::BatchedBackfill;
 use crate::scenarios::endpoints::{
@@ -82,8 +83,11 @@ static ENDPOINTS: [Endpoint; 4] = [
 static BACKFILL_RECIPE: BatchedBackfill = BatchedBackfill {
     specs: &BACKFILL,
     default_batch_size: 10_000,
-    kept_if: Some("tier filled by 0002"),
+    kept_if: Some(FILLED_BY_0002),
 };
+
+/// The mark a real 0002 leaves on each table (its comment).
+const FILLED_BY_0002: &str = "tier filled by 0002";
 
 /// The tier 0002 and 0003 both give an account, from its balance.
 const TIER: &str = "CASE WHEN balance >= 500 THEN 'gold' ELSE 'standard' END";
@@ -123,18 +127,14 @@ const DEPOSIT_TO_SQL: &str = "UPDATE large_account SET balance = balance + 1 WHE
 /// on the table) or by 0003. Accounts seeded then get theirs, as the
 /// migration would have given them; before, they have none.
 fn filled(conn: &mut PgConnection, table: &str) -> QueryResult<bool> {
-    #[derive(QueryableByName)]
-    struct Filled {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        filled: bool,
+    if db::table_comment(conn, table)?.as_deref() == Some(FILLED_BY_0002) {
+        return Ok(true);
     }
     diesel::sql_query(
-        "SELECT obj_description($1::regclass, 'pg_class') IS NOT DISTINCT FROM 'tier filled by 0002' \
-         OR EXISTS (SELECT 1 FROM __diesel_schema_migrations WHERE version = '0003') AS filled",
+        "SELECT EXISTS (SELECT 1 FROM __diesel_schema_migrations WHERE version = '0003') AS exists",
     )
-    .bind::<diesel::sql_types::Text, _>(table)
-    .get_result::<Filled>(conn)
-    .map(|f| f.filled)
+    .get_result::<db::Exists>(conn)
+    .map(|e| e.exists)
 }
 
 /// The tier of a balance in cents, as [`TIER`] gives it.
