@@ -868,10 +868,12 @@ fn statement_report(
         }
     }
     if let Some(predicted) = predicted_ms {
+        let rows_of = statement.node.as_ref().and_then(verdict::whole_table_write);
         over.extend(verdict::over_at_size(
             &context.options.budget,
             (&locks, &context.loaded),
             (own_ms, predicted),
+            rows_of.as_deref(),
         ));
     }
     let mut advice = Vec::new();

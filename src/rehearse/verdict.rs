@@ -171,14 +171,29 @@ pub fn over(
 /// run (a lock taken for a moment inside a longer block does not grow
 /// with it), held longer by as much as the prediction says, against the
 /// budget.
+///
+/// A statement that writes every row of a loaded table (`rows_of`) holds
+/// each row's lock until it commits: at production size a write to any of
+/// them waits as long as the prediction says, though no table lock stops
+/// it.
 pub fn over_at_size(
     budget: &Budget,
     (locks, loaded): (&[Held], &[String]),
     (own_ms, predicted_ms): (f64, f64),
+    rows_of: Option<&str>,
 ) -> Vec<String> {
     let max_lock = budget.max_lock.as_secs_f64() * 1000.0;
     let longer_ms = predicted_ms - own_ms;
     let mut why: Vec<String> = Vec::new();
+    if let Some(table) = rows_of.filter(|t| loaded.iter().any(|l| l == t)) {
+        if predicted_ms > max_lock {
+            why.push(format!(
+                "at production size, every row of {table} is predicted to stay locked {} (budget {}): a write to any of them waits that long",
+                crate::instruments::duration(predicted_ms),
+                crate::instruments::duration(max_lock)
+            ));
+        }
+    }
     for lock in locks
         .iter()
         .filter(|l| conflicts(l, loaded) && l.relation == l.table)
@@ -196,6 +211,17 @@ pub fn over_at_size(
         }
     }
     why
+}
+
+/// The table a statement writes every row of: an `UPDATE` or `DELETE`
+/// without `WHERE`.
+pub fn whole_table_write(node: &NodeEnum) -> Option<String> {
+    let relation = match node {
+        NodeEnum::UpdateStmt(s) if s.where_clause.is_none() => s.relation.as_ref(),
+        NodeEnum::DeleteStmt(s) if s.where_clause.is_none() => s.relation.as_ref(),
+        _ => None,
+    }?;
+    Some(relation.relname.clone())
 }
 
 /// Whether a lock the load needs was held through later statements (well
@@ -330,11 +356,7 @@ pub const ADVICE: &[Rule] = &[
     Rule {
         name: "whole table changed in one transaction",
         project: Some("proj06_large_backfills"),
-        matches: |n| match n {
-            NodeEnum::UpdateStmt(s) => s.where_clause.is_none(),
-            NodeEnum::DeleteStmt(s) => s.where_clause.is_none(),
-            _ => false,
-        },
+        matches: |n| whole_table_write(n).is_some(),
         text: "one UPDATE or DELETE of the whole table holds every row's lock until it commits (writers to those rows wait) and writes its WAL at once: walk the primary key in batches, each its own short transaction (the lab's batched backfill, 0004)",
         rewrite: |_, _| None,
     },
@@ -551,6 +573,35 @@ mod tests {
     fn advice(sql: &str) -> Vec<Advice> {
         let statements = super::super::statements::split("t.sql", sql).unwrap();
         advise(&statements[0], 150_000)
+    }
+
+    /// A whole-table UPDATE takes no lock that stops the load, yet every
+    /// row's lock lasts as long as it runs: at production size that alone
+    /// is over the budget; a batch (with WHERE) is judged by its locks.
+    #[test]
+    fn every_row_locked_for_the_predicted_time_is_over_the_budget() {
+        let budget = Budget {
+            max_outage: Duration::from_secs(1),
+            max_lock: Duration::from_secs(1),
+        };
+        let loaded = ["t".to_owned()];
+        let node = |sql: &str| {
+            super::super::statements::split("t.sql", sql).unwrap()[0]
+                .node
+                .clone()
+                .unwrap()
+        };
+        let whole = whole_table_write(&node("UPDATE t SET a = 1"));
+        assert_eq!(whole.as_deref(), Some("t"));
+        assert_eq!(
+            whole_table_write(&node("UPDATE t SET a = 1 WHERE id < 5")),
+            None
+        );
+        let over = over_at_size(&budget, (&[], &loaded), (700.0, 35_000.0), whole.as_deref());
+        assert_eq!(over.len(), 1, "{over:?}");
+        assert!(over[0].contains("every row of t"), "{over:?}");
+        assert!(over_at_size(&budget, (&[], &loaded), (70.0, 700.0), whole.as_deref()).is_empty());
+        assert!(over_at_size(&budget, (&[], &loaded), (700.0, 35_000.0), None).is_empty());
     }
 
     /// Runs of one query: `(sent_ms, latency_ms)`, all answered.
