@@ -268,10 +268,28 @@ pub fn table_exists(conn: &mut PgConnection, table: &str) -> QueryResult<bool> {
 
 /// Whether `table.column` exists.
 pub fn column_exists(conn: &mut PgConnection, table: &str, column: &str) -> QueryResult<bool> {
-    diesel::sql_query(
+    column_where(conn, (table, column), "")
+}
+
+/// Whether `table.column` exists and may hold NULLs (not NOT NULL).
+pub fn nullable_column_exists(
+    conn: &mut PgConnection,
+    table: &str,
+    column: &str,
+) -> QueryResult<bool> {
+    column_where(conn, (table, column), " AND NOT attnotnull")
+}
+
+/// Whether `table.column` exists with `and` (SQL on `pg_attribute`) true.
+fn column_where(
+    conn: &mut PgConnection,
+    (table, column): (&str, &str),
+    and: &str,
+) -> QueryResult<bool> {
+    diesel::sql_query(format!(
         "SELECT EXISTS (SELECT 1 FROM pg_attribute
-                        WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped) AS exists",
-    )
+                        WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped{and}) AS exists"
+    ))
     .bind::<Text, _>(table)
     .bind::<Text, _>(column)
     .get_result::<Exists>(conn)

@@ -201,14 +201,7 @@ impl Recipe for BatchedBackfill {
     fn check(&self, conn: &mut PgConnection) -> QueryResult<Option<String>> {
         let mut unfilled = Vec::new();
         for spec in self.specs {
-            let nullable = diesel::sql_query(
-                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) \
-                 AND attname = $2 AND NOT attisdropped AND NOT attnotnull) AS exists",
-            )
-            .bind::<diesel::sql_types::Text, _>(spec.table)
-            .bind::<diesel::sql_types::Text, _>(spec.column)
-            .get_result::<crate::db::Exists>(conn)?
-            .exists;
+            let nullable = crate::db::nullable_column_exists(conn, spec.table, spec.column)?;
             let unfilled_row = format!(
                 "SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL) AS exists",
                 spec.table, spec.column

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use risky_migrations::instruments::load::Holder;
+use risky_migrations::scenarios::proj06_large_backfills::TIER;
 use serde_json::json;
 
 use crate::support::{PROJ01, PROJ03, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09, TestDb, TestServer};
@@ -376,9 +377,6 @@ fn proj09_the_volatile_default_rewrites_the_table_and_the_safe_way_never_does() 
     let (status, body) = server.get("/list_large/");
     assert_eq!((status, body["count"].clone()), (200, json!(10)));
 }
-
-/// proj06's tier, as 0002 and 0003 give it.
-const TIER: &str = "CASE WHEN balance >= 500 THEN 'gold' ELSE 'standard' END";
 
 /// proj06: held open mid-migration, the one `UPDATE` of the table makes a
 /// deposit to any account wait (reads go on); a batch of the backfill

@@ -90,7 +90,7 @@ static BACKFILL_RECIPE: BatchedBackfill = BatchedBackfill {
 const FILLED_BY_0002: &str = "tier filled by 0002";
 
 /// The tier 0002 and 0003 both give an account, from its balance.
-const TIER: &str = "CASE WHEN balance >= 500 THEN 'gold' ELSE 'standard' END";
+pub const TIER: &str = "CASE WHEN balance >= 500 THEN 'gold' ELSE 'standard' END";
 
 static BACKFILL: [BackfillSpec; 2] = [
     BackfillSpec {
