@@ -58,6 +58,12 @@ pub enum BackfillError {
         count: i64,
         passes: u32,
     },
+    #[error("{count} rows of {table} still match {filter} after the walk")]
+    RowsLeft {
+        table: String,
+        filter: String,
+        count: i64,
+    },
     #[error("batch size must be at least 1")]
     ZeroBatch,
     #[error(
@@ -74,11 +80,67 @@ pub enum BackfillError {
     Budget(#[from] crate::budget::BudgetError),
 }
 
-/// Which way a walk goes: filling NULLs, or clearing them again (the way down).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Way {
-    Fill,
-    Clear,
+/// Rows to delete in batches: those of `table` that `filter` matches.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeSpec {
+    pub table: &'static str,
+    /// The model name the seed's lines use, e.g. `LargeEvent`.
+    pub label: &'static str,
+    /// The condition of the rows to delete, e.g. `kind = 'debug'`.
+    pub filter: &'static str,
+}
+
+/// What a walk does to each batch of ids: fill a column's NULLs, clear it
+/// again (a backfill's way down), or delete the rows a filter matches.
+#[derive(Debug, Clone, Copy)]
+enum Job<'a> {
+    Fill(&'a BackfillSpec),
+    Clear(&'a BackfillSpec),
+    Delete(&'a PurgeSpec),
+}
+
+impl Job<'_> {
+    fn table(&self) -> &str {
+        match self {
+            Job::Fill(spec) | Job::Clear(spec) => spec.table,
+            Job::Delete(spec) => spec.table,
+        }
+    }
+
+    fn label(&self) -> &str {
+        match self {
+            Job::Fill(spec) | Job::Clear(spec) => spec.label,
+            Job::Delete(spec) => spec.label,
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            Job::Fill(_) => "backfilled",
+            Job::Clear(_) => "cleared",
+            Job::Delete(_) => "deleted",
+        }
+    }
+
+    /// The statement of the batch of ids in `(lo, hi]`.
+    fn statement(&self, lo: &str, hi: &str) -> String {
+        match self {
+            Job::Fill(BackfillSpec {
+                table,
+                column,
+                value,
+                ..
+            }) => format!(
+                "UPDATE {table} SET {column} = {value} WHERE id > {lo} AND id <= {hi} AND {column} IS NULL"
+            ),
+            Job::Clear(BackfillSpec { table, column, .. }) => format!(
+                "UPDATE {table} SET {column} = NULL WHERE id > {lo} AND id <= {hi} AND {column} IS NOT NULL"
+            ),
+            Job::Delete(PurgeSpec { table, filter, .. }) => {
+                format!("DELETE FROM {table} WHERE id > {lo} AND id <= {hi} AND {filter}")
+            }
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -128,7 +190,7 @@ pub fn run(
         )?;
         let mut filled = 0;
         for pass in 1..=MAX_PASSES {
-            let (rows, paused) = walk(conn, spec, Way::Fill, options, out)?;
+            let (rows, paused) = walk(conn, Job::Fill(spec), options, out)?;
             filled += rows;
             total.paused.time += paused.time;
             total.paused.pauses += paused.pauses;
@@ -175,7 +237,7 @@ pub fn revert(
             out,
             &format!("Clearing {}.{} in batches...", spec.label, spec.column),
         )?;
-        let (cleared, _) = walk(conn, spec, Way::Clear, options, out)?;
+        let (cleared, _) = walk(conn, Job::Clear(spec), options, out)?;
         timing::step_done(
             out,
             &format!(
@@ -193,30 +255,69 @@ pub fn revert(
 
 /// The SQL of one batch, `$1` and `$2` bounding the ids: `id > $1 AND id <= $2`.
 pub fn batch_sql(spec: &BackfillSpec) -> String {
-    batch_statement(spec, Way::Fill, "$1", "$2")
+    Job::Fill(spec).statement("$1", "$2")
 }
 
 /// The SQL of one batch on the way down.
 pub fn revert_batch_sql(spec: &BackfillSpec) -> String {
-    batch_statement(spec, Way::Clear, "$1", "$2")
+    Job::Clear(spec).statement("$1", "$2")
 }
 
-/// A batch's UPDATE of the ids in `(lo, hi]`.
-fn batch_statement(spec: &BackfillSpec, way: Way, lo: &str, hi: &str) -> String {
-    let BackfillSpec {
-        table,
-        column,
-        value,
-        ..
-    } = spec;
-    match way {
-        Way::Fill => format!(
-            "UPDATE {table} SET {column} = {value} WHERE id > {lo} AND id <= {hi} AND {column} IS NULL"
-        ),
-        Way::Clear => format!(
-            "UPDATE {table} SET {column} = NULL WHERE id > {lo} AND id <= {hi} AND {column} IS NOT NULL"
-        ),
+/// The SQL of one batch of a purge.
+pub fn purge_batch_sql(spec: &PurgeSpec) -> String {
+    Job::Delete(spec).statement("$1", "$2")
+}
+
+/// Deletes the rows each spec's filter matches, batch by batch as a
+/// backfill walks; succeeds only when none is left. Returns the rows
+/// deleted and the time the budget paused it.
+pub fn purge(
+    conn: &mut PgConnection,
+    specs: &[PurgeSpec],
+    options: BackfillOptions,
+    out: &mut dyn Write,
+) -> Result<Filled, BackfillError> {
+    let mut total = Filled::default();
+    for spec in specs {
+        let started = Instant::now();
+        timing::step_start(
+            out,
+            &format!(
+                "Deleting {} rows where {} in batches of {}...",
+                spec.label,
+                spec.filter,
+                HumanCount(options.batch_size)
+            ),
+        )?;
+        let (rows, paused) = walk(conn, Job::Delete(spec), options, out)?;
+        let left = rows_matching(conn, spec)?;
+        if left > 0 {
+            return Err(BackfillError::RowsLeft {
+                table: spec.table.to_owned(),
+                filter: spec.filter.to_owned(),
+                count: left,
+            });
+        }
+        timing::step_done(
+            out,
+            &format!("✓ {} rows deleted: {}", spec.label, HumanCount(rows)),
+            started.elapsed(),
+        )?;
+        total.rows += rows;
+        total.paused.time += paused.time;
+        total.paused.pauses += paused.pauses;
     }
+    Ok(total)
+}
+
+/// The rows of a purge's table its filter still matches.
+pub fn rows_matching(conn: &mut PgConnection, spec: &PurgeSpec) -> QueryResult<i64> {
+    diesel::sql_query(format!(
+        "SELECT count(*) AS count FROM {} WHERE {}",
+        spec.table, spec.filter
+    ))
+    .get_result::<Count>(conn)
+    .map(|c| c.count)
 }
 
 /// Where a walk is, and what it has said.
@@ -282,8 +383,7 @@ impl Cursor {
 /// Returns the rows it changed and the time its budget paused it.
 fn walk(
     conn: &mut PgConnection,
-    spec: &BackfillSpec,
-    way: Way,
+    job: Job<'_>,
     options: BackfillOptions,
     out: &mut dyn Write,
 ) -> Result<(u64, Paused), BackfillError> {
@@ -293,7 +393,7 @@ fn walk(
     let configured = i64::try_from(options.batch_size).unwrap_or(i64::MAX);
     let bounds = diesel::sql_query(format!(
         "SELECT min(id) - 1 AS lo, max(id) AS hi FROM {}",
-        spec.table
+        job.table()
     ))
     .get_result::<Bounds>(conn)?;
     let (Some(lo), Some(hi)) = (bounds.lo, bounds.hi) else {
@@ -310,17 +410,14 @@ fn walk(
         since_vacuum: 0,
     };
     let bar = progress_bar(options.progress, u64::try_from(hi - lo).unwrap_or(0));
-    let verb = match way {
-        Way::Fill => "backfilled",
-        Way::Clear => "cleared",
-    };
+    let verb = job.verb();
     let say = |out: &mut dyn Write, line: &str| {
         bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))
     };
     let mut watch = Watch::new(options.budget, conn)?;
     let walk_started = Instant::now();
     let interrupted = |number| BackfillError::Interrupted {
-        table: spec.table.to_owned(),
+        table: job.table().to_owned(),
         batch: number,
     };
     while at.lo < at.hi {
@@ -335,7 +432,7 @@ fn walk(
             at.resize(waited, options.batch_time.is_some(), configured);
         }
         let upper = at.lo.saturating_add(at.batch);
-        let (rows, took) = batch(conn, (spec, way), (at.lo, upper), &options, out)?;
+        let (rows, took) = batch(conn, job, (at.lo, upper), &options, out)?;
         at.number += 1;
         at.done += rows;
         at.since_vacuum += rows;
@@ -346,7 +443,7 @@ fn walk(
             .vacuum_every
             .is_some_and(|every| at.since_vacuum >= every)
         {
-            say(out, &vacuum(conn, spec)?)?;
+            say(out, &vacuum(conn, job)?)?;
             at.since_vacuum = 0;
         }
         bar.inc(u64::try_from(upper.min(at.hi) - at.lo).unwrap_or(0));
@@ -355,7 +452,7 @@ fn walk(
             at.batch = next_batch(at.batch, took, target);
         }
         if at.lo >= at.hi
-            && let Some(new_hi) = max_id(conn, spec)?.filter(|h| *h > at.hi)
+            && let Some(new_hi) = max_id(conn, job.table())?.filter(|h| *h > at.hi)
         {
             bar.inc_length(u64::try_from(new_hi - at.hi).unwrap_or(0));
             at.hi = new_hi;
@@ -378,7 +475,7 @@ fn walk(
 /// changed and how long it took.
 fn batch(
     conn: &mut PgConnection,
-    (spec, way): (&BackfillSpec, Way),
+    job: Job<'_>,
     (lo, upper): (i64, i64),
     options: &BackfillOptions,
     out: &mut dyn Write,
@@ -387,22 +484,21 @@ fn batch(
     // the bounds are integers written as literals: the batch runs inside
     // pg_error's block (a lock timeout is told apart in any language),
     // and a block takes no binds
-    let bounded = batch_statement(spec, way, &lo.to_string(), &upper.to_string());
+    let bounded = job.statement(&lo.to_string(), &upper.to_string());
     let run = |conn: &mut PgConnection, _: &mut dyn Write| {
         crate::pg_error::execute_counted(conn, &bounded)
     };
     let rows = match &options.lock {
-        Some(policy) => retry::with_retries(conn, policy, spec.table, out, run)?,
+        Some(policy) => retry::with_retries(conn, policy, job.table(), out, run)?,
         None => run(conn, out)?,
     };
     Ok((rows, started.elapsed()))
 }
 
 /// The table's largest id now (rows inserted while the walk ran).
-fn max_id(conn: &mut PgConnection, spec: &BackfillSpec) -> QueryResult<Option<i64>> {
+fn max_id(conn: &mut PgConnection, table: &str) -> QueryResult<Option<i64>> {
     diesel::sql_query(format!(
-        "SELECT 0::bigint AS lo, max(id) AS hi FROM {}",
-        spec.table
+        "SELECT 0::bigint AS lo, max(id) AS hi FROM {table}"
     ))
     .get_result::<Bounds>(conn)
     .map(|b| b.hi)
@@ -414,13 +510,13 @@ fn max_id(conn: &mut PgConnection, spec: &BackfillSpec) -> QueryResult<Option<i6
 /// less to do. VACUUM takes SHARE UPDATE EXCLUSIVE (reads and writes go
 /// on); `SKIP_LOCKED` leaves the table alone when a vacuum already runs on
 /// it. Returns the line to print.
-fn vacuum(conn: &mut PgConnection, spec: &BackfillSpec) -> Result<String, BackfillError> {
+fn vacuum(conn: &mut PgConnection, job: Job<'_>) -> Result<String, BackfillError> {
     let started = Instant::now();
-    crate::pg_error::execute_plain(conn, &format!("VACUUM (SKIP_LOCKED) {}", spec.table))?;
+    crate::pg_error::execute_plain(conn, &format!("VACUUM (SKIP_LOCKED) {}", job.table()))?;
     Ok(format!(
         "[{}] Vacuumed {} ({:.1}s): the next batches reuse the space of the rows replaced so far",
         timing::stamp_clock(),
-        spec.label,
+        job.label(),
         started.elapsed().as_secs_f64()
     ))
 }

@@ -172,10 +172,19 @@ fn count_rows(
         #[diesel(sql_type = BigInt)]
         probes: i64,
     }
+    // rows the migrations delete are left out, at whatever state the
+    // walkthrough stopped: the seeded rows they do not match are counted
+    let (kept, seeded) = match scenario.purged {
+        Some(purged) => (
+            format!("WHERE NOT ({})", purged.filter),
+            (purged.kept_of_seeded)(seeded),
+        ),
+        None => (String::new(), seeded),
+    };
     // one statement, one snapshot: writes the stopped server had queued can
     // still land while the lab counts, and must land in both counts or none
     let Counts { found, probes } = diesel::sql_query(format!(
-        "SELECT count(*) AS found, count(*) FILTER (WHERE {} LIKE 'probe write %') AS probes FROM {large}",
+        "SELECT count(*) AS found, count(*) FILTER (WHERE {} LIKE 'probe write %') AS probes FROM {large} {kept}",
         scenario.name_column
     ))
     .get_result::<Counts>(conn)?;

@@ -43,50 +43,22 @@ impl BatchedBackfill {
     }
 
     fn options(&self, run: RunContext<'_>) -> BackfillOptions {
-        let settings = run.settings;
-        BackfillOptions {
-            batch_size: settings.batch_size.unwrap_or(self.default_batch_size),
-            batch_time: settings.batch_time,
-            pause: settings.pause,
-            progress: settings.progress,
-            lock: run.lock.copied(),
-            vacuum_every: settings.vacuum_every,
-            budget: settings.budget,
-        }
+        walk_options(self.default_batch_size, run)
     }
 
-    /// The plain-SQL loop that commits per batch: one `DO` statement, since
-    /// several statements in one file would run as one implicit
-    /// transaction, in which the `COMMIT` between batches is refused.
+    /// The plain-SQL loop that commits per batch ([`loop_twin`]).
     fn twin(&self, clear: bool) -> String {
-        let batch_size = self.default_batch_size;
-        let mut sql = format!(
-            "{}--
--- {what} walking the primary key in ranges of {batch_size} ids and
--- committing after each batch, so no lock is held for long and an
--- interruption loses at most one batch. A batch waits at most 1 s for its
--- locks (`manage` also retries; this does not).
-DO $$
-DECLARE
-    batch_size constant bigint := {batch_size};
-    lo bigint;
-    max_id bigint;
-BEGIN
-    PERFORM set_config('TimeZone', 'UTC', false);
-    PERFORM set_config('lock_timeout', '1s', false);
-",
-            twin_header("batched_backfill.rs"),
-            what = if clear {
-                "The way down: clears the column again,"
-            } else {
-                "Fills the column,"
-            },
-        );
+        let what = if clear {
+            "The way down: clears the column again,"
+        } else {
+            "Fills the column,"
+        };
         let ordered: Vec<&BackfillSpec> = if clear {
             self.specs.iter().rev().collect()
         } else {
             self.specs.iter().collect()
         };
+        let mut body = String::new();
         for spec in ordered {
             let BackfillSpec {
                 table,
@@ -99,31 +71,88 @@ BEGIN
             } else {
                 (*value, "IS NULL")
             };
-            let walk = format!(
-                "SELECT min(id) - 1, max(id) INTO lo, max_id FROM {table};
+            let walk = walk_twin(
+                table,
+                &format!(
+                    "UPDATE {table} SET {column} = {set} WHERE id > lo AND id <= lo + batch_size AND {column} {filter}"
+                ),
+            );
+            let _ = match self.kept_if.filter(|_| clear) {
+                Some(marker) => write!(
+                    body,
+                    "    -- {table}.{column}, unless another migration filled it
+{}",
+                    unless_marked(table, marker, &walk)
+                ),
+                None => write!(body, "    -- {table}.{column}\n    {walk}\n"),
+            };
+        }
+        loop_twin("batched_backfill.rs", what, self.default_batch_size, &body)
+    }
+}
+
+/// A walk's plain-SQL twin: one `DO` statement, since several statements
+/// in one file would run as one implicit transaction, in which the
+/// `COMMIT` between batches is refused. `body` walks each table.
+pub(super) fn loop_twin(source: &str, what: &str, batch_size: u64, body: &str) -> String {
+    format!(
+        "{}--
+-- {what} walking the primary key in ranges of {batch_size} ids and
+-- committing after each batch, so no lock is held for long and an
+-- interruption loses at most one batch. A batch waits at most 1 s for its
+-- locks (`manage` also retries; this does not).
+DO $$
+DECLARE
+    batch_size constant bigint := {batch_size};
+    lo bigint;
+    max_id bigint;
+BEGIN
+    PERFORM set_config('TimeZone', 'UTC', false);
+    PERFORM set_config('lock_timeout', '1s', false);
+{body}END $$;
+",
+        twin_header(source),
+    )
+}
+
+/// The loop over one table's ids, `statement` run on `(lo, lo + batch_size]`.
+pub(super) fn walk_twin(table: &str, statement: &str) -> String {
+    format!(
+        "SELECT min(id) - 1, max(id) INTO lo, max_id FROM {table};
     WHILE lo < max_id LOOP
-        UPDATE {table} SET {column} = {set} WHERE id > lo AND id <= lo + batch_size AND {column} {filter};
+        {statement};
         COMMIT;
         lo := lo + batch_size;
         -- rows inserted meanwhile are covered too
         SELECT max(id) INTO max_id FROM {table};
     END LOOP;"
-            );
-            let _ = match self.kept_if.filter(|_| clear) {
-                Some(marker) => write!(
-                    sql,
-                    "    -- {table}.{column}, unless another migration filled it
-    IF obj_description('{table}'::regclass, 'pg_class') IS DISTINCT FROM '{marker}' THEN
+    )
+}
+
+/// `sql` (indented lines of a DO block) run unless `table` carries the
+/// comment `marker`: another migration did this work, and its own way
+/// down undoes it.
+pub(super) fn unless_marked(table: &str, marker: &str, sql: &str) -> String {
+    format!(
+        "    IF obj_description('{table}'::regclass, 'pg_class') IS DISTINCT FROM '{marker}' THEN
         {}
     END IF;
 ",
-                    walk.replace("\n", "\n    ")
-                ),
-                None => write!(sql, "    -- {table}.{column}\n    {walk}\n"),
-            };
-        }
-        sql.push_str("END $$;\n");
-        sql
+        sql.replace("\n", "\n    ")
+    )
+}
+
+/// How a walk by key range runs: the flags' batch size, else the recipe's.
+pub(super) fn walk_options(default_batch_size: u64, run: RunContext<'_>) -> BackfillOptions {
+    let settings = run.settings;
+    BackfillOptions {
+        batch_size: settings.batch_size.unwrap_or(default_batch_size),
+        batch_time: settings.batch_time,
+        pause: settings.pause,
+        progress: settings.progress,
+        lock: run.lock.copied(),
+        vacuum_every: settings.vacuum_every,
+        budget: settings.budget,
     }
 }
 

@@ -11,6 +11,7 @@
 //! trait only, so a new recipe is a new file here and nothing else.
 
 pub mod batched_backfill;
+pub mod batched_delete;
 pub mod check_not_null;
 pub mod committed;
 pub mod concurrent_index;
@@ -22,6 +23,7 @@ use std::io::Write;
 use diesel::prelude::*;
 
 pub use batched_backfill::BatchedBackfill;
+pub use batched_delete::BatchedDelete;
 pub use check_not_null::CheckNotNull;
 pub use concurrent_index::ConcurrentIndex;
 pub use drop_unused_index::DropUnusedIndex;

@@ -868,7 +868,7 @@ fn statement_report(
         }
     }
     if let Some(predicted) = predicted_ms {
-        let rows_of = statement.node.as_ref().and_then(verdict::whole_table_write);
+        let rows_of = statement.node.as_ref().and_then(verdict::unbatched_write);
         over.extend(verdict::over_at_size(
             &context.options.budget,
             (&locks, &context.loaded),

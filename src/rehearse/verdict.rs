@@ -172,10 +172,10 @@ pub fn over(
 /// with it), held longer by as much as the prediction says, against the
 /// budget.
 ///
-/// A statement that writes every row of a loaded table (`rows_of`) holds
-/// each row's lock until it commits: at production size a write to any of
-/// them waits as long as the prediction says, though no table lock stops
-/// it.
+/// A statement that writes rows all over a loaded table (`rows_of`, see
+/// [`unbatched_write`]) holds each row's lock until it commits: at
+/// production size a write to any of them waits as long as the prediction
+/// says, though no table lock stops it.
 pub fn over_at_size(
     budget: &Budget,
     (locks, loaded): (&[Held], &[String]),
@@ -188,7 +188,7 @@ pub fn over_at_size(
     if let Some(table) = rows_of.filter(|t| loaded.iter().any(|l| l == t)) {
         if predicted_ms > max_lock {
             why.push(format!(
-                "at production size, every row of {table} is predicted to stay locked {} (budget {}): a write to any of them waits that long",
+                "at production size, every row of {table} it writes is predicted to stay locked {} (budget {}): a write to any of them waits that long",
                 crate::instruments::duration(predicted_ms),
                 crate::instruments::duration(max_lock)
             ));
@@ -213,15 +213,40 @@ pub fn over_at_size(
     why
 }
 
-/// The table a statement writes every row of: an `UPDATE` or `DELETE`
-/// without `WHERE`.
-pub fn whole_table_write(node: &NodeEnum) -> Option<String> {
-    let relation = match node {
-        NodeEnum::UpdateStmt(s) if s.where_clause.is_none() => s.relation.as_ref(),
-        NodeEnum::DeleteStmt(s) if s.where_clause.is_none() => s.relation.as_ref(),
-        _ => None,
-    }?;
-    Some(relation.relname.clone())
+/// The table a statement writes rows all over of, in one transaction: an
+/// `UPDATE` or `DELETE` without `WHERE`, or whose `WHERE` never names `id`
+/// (a filter such as `kind = 'debug'` matches rows in every part of the
+/// table; a batch bounded by the primary key, as the lab's walks write
+/// them, names it).
+pub fn unbatched_write(node: &NodeEnum) -> Option<String> {
+    let (relation, filter) = match node {
+        NodeEnum::UpdateStmt(s) => (s.relation.as_ref(), s.where_clause.as_deref()),
+        NodeEnum::DeleteStmt(s) => (s.relation.as_ref(), s.where_clause.as_deref()),
+        _ => return None,
+    };
+    let names_id = |clause: &Node| {
+        clause.node.as_ref().is_some_and(|n| {
+            std::iter::once(n)
+                .filter_map(|n| match n {
+                    NodeEnum::ColumnRef(c) => Some(c),
+                    _ => None,
+                })
+                .chain(n.nodes().into_iter().filter_map(|(n, ..)| match n {
+                    pg_query::NodeRef::ColumnRef(c) => Some(c),
+                    _ => None,
+                }))
+                .any(|c| {
+                    matches!(
+                        c.fields.last().and_then(|f| f.node.as_ref()),
+                        Some(NodeEnum::String(s)) if s.sval == "id"
+                    )
+                })
+        })
+    };
+    if filter.is_some_and(names_id) {
+        return None;
+    }
+    relation.map(|r| r.relname.clone())
 }
 
 /// Whether a lock the load needs was held through later statements (well
@@ -354,10 +379,17 @@ pub const ADVICE: &[Rule] = &[
         },
     },
     Rule {
-        name: "whole table changed in one transaction",
+        name: "rows all over the table updated in one transaction",
         project: Some("proj06_large_backfills"),
-        matches: |n| whole_table_write(n).is_some(),
-        text: "one UPDATE or DELETE of the whole table holds every row's lock until it commits (writers to those rows wait) and writes its WAL at once: walk the primary key in batches, each its own short transaction (the lab's batched backfill, 0004)",
+        matches: |n| matches!(n, NodeEnum::UpdateStmt(_)) && unbatched_write(n).is_some(),
+        text: "one UPDATE of rows all over the table holds every row's lock until it commits (writers to those rows wait) and writes its WAL at once: walk the primary key in batches, each its own short transaction (the lab's batched backfill)",
+        rewrite: |_, _| None,
+    },
+    Rule {
+        name: "rows all over the table deleted in one transaction",
+        project: Some("proj10_large_deletes"),
+        matches: |n| matches!(n, NodeEnum::DeleteStmt(_)) && unbatched_write(n).is_some(),
+        text: "one DELETE of rows all over the table holds every row's lock until it commits (writers to those rows wait), writes its WAL at once and leaves the dead rows to one vacuum: delete by key range in batches, each its own short transaction (the lab's batched delete); where the deleted rows are the table's end, VACUUM then truncates it under ACCESS EXCLUSIVE unless the table has vacuum_truncate = off",
         rewrite: |_, _| None,
     },
 ];
@@ -591,11 +623,23 @@ mod tests {
                 .clone()
                 .unwrap()
         };
-        let whole = whole_table_write(&node("UPDATE t SET a = 1"));
+        let whole = unbatched_write(&node("UPDATE t SET a = 1"));
         assert_eq!(whole.as_deref(), Some("t"));
         assert_eq!(
-            whole_table_write(&node("UPDATE t SET a = 1 WHERE id < 5")),
+            unbatched_write(&node("UPDATE t SET a = 1 WHERE id < 5")),
             None
+        );
+        assert_eq!(
+            unbatched_write(&node(
+                "DELETE FROM t WHERE t.id > 10 AND t.id <= 20 AND kind = 'debug'"
+            )),
+            None,
+            "a batch bounded by the key"
+        );
+        assert_eq!(
+            unbatched_write(&node("DELETE FROM t WHERE kind = 'debug'")).as_deref(),
+            Some("t"),
+            "a filter matches rows all over the table"
         );
         let over = over_at_size(&budget, (&[], &loaded), (700.0, 35_000.0), whole.as_deref());
         assert_eq!(over.len(), 1, "{over:?}");

@@ -19,6 +19,7 @@ pub mod proj06_large_backfills;
 pub mod proj07_add_foreign_key;
 pub mod proj08_drop_indexes;
 pub mod proj09_alter_defaults;
+pub mod proj10_large_deletes;
 
 use diesel::prelude::*;
 
@@ -117,6 +118,18 @@ pub struct Scenario {
     /// test explains.
     pub list_large_sql: fn() -> String,
     pub create_large: CreateFn,
+    /// Rows the migrations delete (proj10's debug events), if any.
+    pub purged: Option<Purged>,
+}
+
+/// Rows a scenario's migrations delete: the demo's count of the rows
+/// written leaves them out, at whatever state it stopped.
+#[derive(Debug, Clone, Copy)]
+pub struct Purged {
+    /// The condition that matches them, e.g. `kind = 'debug'`.
+    pub filter: &'static str,
+    /// How many of `n` seeded rows it does not match.
+    pub kept_of_seeded: fn(u64) -> u64,
 }
 
 impl Scenario {
@@ -202,7 +215,7 @@ pub fn price(cents: u64) -> String {
 
 /// Every scenario, in project order.
 pub fn all() -> &'static [&'static Scenario] {
-    static ALL: [&Scenario; 8] = [
+    static ALL: [&Scenario; 9] = [
         &proj01_add_not_null_constraint::SCENARIO,
         &proj03_indexes::SCENARIO,
         &proj04_change_column_type::SCENARIO,
@@ -211,6 +224,7 @@ pub fn all() -> &'static [&'static Scenario] {
         &proj07_add_foreign_key::SCENARIO,
         &proj08_drop_indexes::SCENARIO,
         &proj09_alter_defaults::SCENARIO,
+        &proj10_large_deletes::SCENARIO,
     ];
     &ALL
 }
@@ -224,6 +238,27 @@ pub fn find(project: &str) -> Option<&'static Scenario> {
 struct Id {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     id: i64,
+}
+
+/// Whether a migration's work is in the table at this state: done by a
+/// risky step that ran for real (which leaves `marker` as the table's
+/// comment), or by the safe step `version`, applied. Seeding then writes
+/// rows as that work left them.
+pub fn marked_or_applied(
+    conn: &mut PgConnection,
+    table: &str,
+    marker: &str,
+    version: &str,
+) -> QueryResult<bool> {
+    if crate::db::table_comment(conn, table)?.as_deref() == Some(marker) {
+        return Ok(true);
+    }
+    diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM __diesel_schema_migrations WHERE version = $1) AS exists",
+    )
+    .bind::<diesel::sql_types::Text, _>(version)
+    .get_result::<crate::db::Exists>(conn)
+    .map(|e| e.exists)
 }
 
 /// Runs an `INSERT .. RETURNING id` with one text bind (the name).

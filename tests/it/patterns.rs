@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use risky_migrations::instruments::load::Holder;
 use risky_migrations::scenarios::proj06_large_backfills::TIER;
+use risky_migrations::scenarios::proj10_large_deletes::DEBUG;
 use serde_json::json;
 
-use crate::support::{PROJ01, PROJ03, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09, TestDb, TestServer};
+use crate::support::{
+    PROJ01, PROJ03, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09, PROJ10, TestDb, TestServer,
+};
 
 const HOLD: Duration = Duration::from_secs(120);
 
@@ -420,6 +423,75 @@ fn proj06_one_update_makes_every_deposit_wait_and_a_batch_only_its_own_rows() {
         db.text("SELECT balance::text FROM large_account WHERE id = 1999"),
         "302.81",
         "seeded 300.81, two deposits"
+    );
+}
+
+/// proj10: held open mid-migration, a batch of the purge holds only its own
+/// rows, and the one `DELETE` every row it deletes (an update of any of
+/// them waits; here it gives up at its lock_timeout) while reads and
+/// inserts go on. VACUUM gives back no page after the interleaved delete,
+/// truncates an end of the table that was emptied, and keeps it with
+/// `vacuum_truncate = off`.
+#[test]
+fn proj10_one_delete_locks_every_row_it_deletes_and_vacuum_truncates_only_an_empty_end() {
+    let db = TestDb::new(PROJ10);
+    db.manage_ok(&["migrate", "0001"]);
+    db.manage_ok(&["seed_large_table", "--large-count", "20000"]);
+    let pages = || db.scalar("SELECT pg_relation_size('large_event') / 8192");
+    let seeded = pages();
+    let server = TestServer::start(PROJ10.project, &db.url);
+    let touch = |id: i64| {
+        db.try_exec(&format!(
+            "SET lock_timeout = '300ms'; UPDATE large_event SET name = name WHERE id = {id}"
+        ))
+    };
+
+    let batch = Holder::run(
+        &db.url,
+        &format!("DELETE FROM large_event WHERE id > 0 AND id <= 1000 AND {DEBUG}"),
+        HOLD,
+    )
+    .unwrap();
+    assert!(touch(500).is_err(), "a row of the batch waits for it");
+    assert!(touch(19_998).is_ok(), "a row outside the batch does not");
+    drop(batch);
+
+    let whole = Holder::run(
+        &db.url,
+        &format!("DELETE FROM large_event WHERE {DEBUG}"),
+        HOLD,
+    )
+    .unwrap();
+    assert!(touch(19_998).is_err(), "every row the DELETE deletes waits");
+    assert!(touch(19_999).is_ok(), "a row it keeps does not");
+    assert_eq!(server.get("/list_large/").0, 200);
+    assert_eq!(server.post("/large/", json!({"name": "during"})).0, 201);
+    drop(whole);
+    assert_eq!(
+        db.scalar(&format!("SELECT count(*) FROM large_event WHERE {DEBUG}")),
+        0
+    );
+
+    db.exec("VACUUM large_event");
+    let purged = pages();
+    assert!(
+        purged >= seeded,
+        "interleaved: no page emptied, {purged} of {seeded}"
+    );
+    db.exec("DELETE FROM large_event WHERE id > 10000");
+    db.exec("VACUUM large_event");
+    let truncated = pages();
+    assert!(
+        truncated * 10 < purged * 6,
+        "the empty end given back: {truncated} of {purged}"
+    );
+    db.exec("ALTER TABLE large_event SET (vacuum_truncate = off)");
+    db.exec("DELETE FROM large_event WHERE id > 5000");
+    db.exec("VACUUM large_event");
+    assert_eq!(
+        pages(),
+        truncated,
+        "vacuum_truncate = off keeps the empty end"
     );
 }
 

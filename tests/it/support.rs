@@ -137,8 +137,20 @@ pub const PROJ06: Case = Case {
     drawn: &[],
 };
 
-pub const CASES: [Case; 8] = [
-    PROJ01, PROJ03, PROJ04, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09,
+pub const PROJ10: Case = Case {
+    project: "proj10_large_deletes",
+    key: "events",
+    original: "id || ',' || name || ',' || kind",
+    first_large: r#"{"id": 1, "name": "LargeEvent_1", "kind": "info"}"#,
+    third_small: r#"{"id": 3, "name": "SmallEvent_3", "kind": "info"}"#,
+    written: "name",
+    irreversible: None,
+    unused_after_deploy: None,
+    drawn: &[],
+};
+
+pub const CASES: [Case; 9] = [
+    PROJ01, PROJ03, PROJ04, PROJ05, PROJ06, PROJ07, PROJ08, PROJ09, PROJ10,
 ];
 
 impl Case {

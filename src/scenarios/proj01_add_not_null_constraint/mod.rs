@@ -52,6 +52,7 @@ pub static SCENARIO: Scenario = Scenario {
     list,
     list_large_sql: || sql_of(&large_list()),
     create_large,
+    purged: None,
 };
 
 /// The seed's batches were a million rows ("safe, no long locks"):

@@ -71,6 +71,7 @@ pub static SCENARIO: Scenario = Scenario {
     list,
     list_large_sql: || crate::scenarios::sql_of(&first_emails!(large_email)),
     create_large,
+    purged: None,
 };
 
 static ENDPOINTS: [Endpoint; 3] = [

@@ -50,6 +50,7 @@ pub static SCENARIO: Scenario = Scenario {
     list,
     list_large_sql: || sql_of(&PreparedSql(LIST_SQL[1])),
     create_large,
+    purged: None,
 };
 
 /// One list query per table; `created_at` rendered the same at every state.

@@ -62,6 +62,7 @@ pub static SCENARIO: Scenario = Scenario {
     list,
     list_large_sql: || LIST_SQL[1].to_owned(),
     create_large,
+    purged: None,
 };
 
 static ENDPOINTS: [Endpoint; 4] = [

@@ -21,13 +21,14 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use crate::backfill::BackfillSpec;
-use crate::db;
 use crate::embedded::PROJ06_LARGE_BACKFILLS;
 use crate::recipes::BatchedBackfill;
 use crate::scenarios::endpoints::{
     CREATE_LARGE, Endpoint, EndpointError, ExtraProbe, LIST_LARGE, LIST_SMALL, Reply, Request, Verb,
 };
-use crate::scenarios::{PreparedSql, Scenario, Which, insert_returning_id, list_prepared, price};
+use crate::scenarios::{
+    PreparedSql, Scenario, Which, insert_returning_id, list_prepared, marked_or_applied, price,
+};
 use crate::seed::{self, SeedError, SeedPlan, SeedTable};
 use models::AccountJson;
 use schema::{large_account, small_account};
@@ -64,6 +65,7 @@ pub static SCENARIO: Scenario = Scenario {
     list,
     list_large_sql: || LIST_SQL[1].to_owned(),
     create_large,
+    purged: None,
 };
 
 static ENDPOINTS: [Endpoint; 4] = [
@@ -123,20 +125,6 @@ const DEPOSIT_SQL: &str = "UPDATE large_account SET balance = balance + 1 \
 const DEPOSIT_TO_SQL: &str = "UPDATE large_account SET balance = balance + 1 WHERE id = $1 \
      RETURNING id, name, balance::text AS balance";
 
-/// Whether the tiers were filled at this state: by a real 0002 (its mark
-/// on the table) or by 0003. Accounts seeded then get theirs, as the
-/// migration would have given them; before, they have none.
-fn filled(conn: &mut PgConnection, table: &str) -> QueryResult<bool> {
-    if db::table_comment(conn, table)?.as_deref() == Some(FILLED_BY_0002) {
-        return Ok(true);
-    }
-    diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM __diesel_schema_migrations WHERE version = '0003') AS exists",
-    )
-    .get_result::<db::Exists>(conn)
-    .map(|e| e.exists)
-}
-
 /// The tier of a balance in cents, as [`TIER`] gives it.
 fn tier(cents: u64) -> &'static str {
     if cents >= 50_000 { "gold" } else { "standard" }
@@ -162,7 +150,8 @@ where
         let cents = cents(id);
         writeln!(out, "{id}\t{model}_{id}\t{}\t{}", price(cents), tier(cents))
     };
-    if filled(conn, sql_name)? {
+    // filled by a real 0002 (its mark on the table) or by 0003
+    if marked_or_applied(conn, sql_name, FILLED_BY_0002, "0003")? {
         seed::copy_rows(conn, table, tiered, ids, &with_tier)
     } else {
         seed::copy_rows(conn, table, plain, ids, &row)

@@ -58,6 +58,7 @@ pub static SCENARIO: Scenario = Scenario {
     list,
     list_large_sql: || LIST_SQL[1].to_owned(),
     create_large,
+    purged: None,
 };
 
 /// The original seeds 100 customers; every order points at one of them.

@@ -56,6 +56,7 @@ pub static SCENARIO: Scenario = Scenario {
     list,
     list_large_sql: || LIST_SQL[1].to_owned(),
     create_large,
+    purged: None,
 };
 
 /// Batches of 100,000 rows, as proj01's: a batch's row locks held well
