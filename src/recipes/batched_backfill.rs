@@ -29,13 +29,7 @@ impl BatchedBackfill {
     fn filled_here(&self, conn: &mut PgConnection) -> QueryResult<Vec<BackfillSpec>> {
         let mut specs = Vec::new();
         for spec in self.specs {
-            let kept = match self.kept_if {
-                Some(marker) => {
-                    crate::db::table_comment(conn, spec.table)?.as_deref() == Some(marker)
-                }
-                None => false,
-            };
-            if !kept {
+            if !super::marked(conn, spec.table, self.kept_if)? {
                 specs.push(*spec);
             }
         }

@@ -36,13 +36,7 @@ impl BatchedDelete {
     fn restores_due(&self, conn: &mut PgConnection) -> QueryResult<Vec<&'static str>> {
         let mut due = Vec::new();
         for (spec, restore) in self.specs.iter().zip(self.restore) {
-            let kept = match self.kept_if {
-                Some(marker) => {
-                    crate::db::table_comment(conn, spec.table)?.as_deref() == Some(marker)
-                }
-                None => false,
-            };
-            if !kept {
+            if !super::marked(conn, spec.table, self.kept_if)? {
                 due.push(*restore);
             }
         }

@@ -149,6 +149,16 @@ where
     Ok(())
 }
 
+/// Whether `table` carries `marker` as its comment: a risky migration that
+/// ran for real did the recipe's work there, and its own way down undoes
+/// it, so the recipe's way down leaves the table alone.
+fn marked(conn: &mut PgConnection, table: &str, marker: Option<&str>) -> QueryResult<bool> {
+    match marker {
+        Some(marker) => Ok(crate::db::table_comment(conn, table)?.as_deref() == Some(marker)),
+        None => Ok(false),
+    }
+}
+
 /// The first lines of every generated twin.
 fn twin_header(source: &str) -> String {
     format!(

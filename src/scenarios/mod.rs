@@ -130,6 +130,10 @@ pub struct Purged {
     pub filter: &'static str,
     /// How many of `n` seeded rows it does not match.
     pub kept_of_seeded: fn(u64) -> u64,
+    /// `manage rehearse --value TABLE.COLUMN=SQL` that gives rehearse's
+    /// rows what the filter matches (production's table holds such rows;
+    /// rows made from the catalog would not).
+    pub rehearse_value: &'static str,
 }
 
 impl Scenario {

@@ -46,9 +46,13 @@ fn text(output: &Output) -> String {
 }
 
 /// The rows the scenario seeds per table (its fixed ones, and `large` for
-/// the large one), as --rows flags; the large table at production size.
+/// the large one), as --rows flags; the large table at production size;
+/// rows a purge matches, where the scenario deletes some.
 fn sizes(scenario: &scenarios::Scenario, large: u64) -> Vec<String> {
     let mut args = Vec::new();
+    if let Some(purged) = scenario.purged {
+        args.extend(["--value".to_owned(), purged.rehearse_value.to_owned()]);
+    }
     for table in scenario.seed.tables {
         let rows = match table.rows {
             Rows::Fixed(n) => n,

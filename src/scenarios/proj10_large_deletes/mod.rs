@@ -65,6 +65,7 @@ pub static SCENARIO: Scenario = Scenario {
         filter: DEBUG,
         // the odd ids
         kept_of_seeded: |n| n.div_ceil(2),
+        rehearse_value: "large_event.kind='debug'",
     }),
 };
 
