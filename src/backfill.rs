@@ -93,7 +93,7 @@ pub struct PurgeSpec {
 /// What a walk does to each batch of ids: fill a column's NULLs, clear it
 /// again (a backfill's way down), or delete the rows a filter matches.
 #[derive(Debug, Clone, Copy)]
-enum Job<'a> {
+pub enum Job<'a> {
     Fill(&'a BackfillSpec),
     Clear(&'a BackfillSpec),
     Delete(&'a PurgeSpec),
@@ -122,8 +122,10 @@ impl Job<'_> {
         }
     }
 
-    /// The statement of the batch of ids in `(lo, hi]`.
-    fn statement(&self, lo: &str, hi: &str) -> String {
+    /// The statement of the batch of ids in `(lo, hi]`, the bounds as SQL:
+    /// `$1` and `$2` where `sqlmigrate` shows it, `lo` and `lo + batch_size`
+    /// in the plain-SQL twin's loop, integers where it runs.
+    pub fn statement(&self, lo: &str, hi: &str) -> String {
         match self {
             Job::Fill(BackfillSpec {
                 table,
@@ -251,21 +253,6 @@ pub fn revert(
         total += cleared;
     }
     Ok(total)
-}
-
-/// The SQL of one batch, `$1` and `$2` bounding the ids: `id > $1 AND id <= $2`.
-pub fn batch_sql(spec: &BackfillSpec) -> String {
-    Job::Fill(spec).statement("$1", "$2")
-}
-
-/// The SQL of one batch on the way down.
-pub fn revert_batch_sql(spec: &BackfillSpec) -> String {
-    Job::Clear(spec).statement("$1", "$2")
-}
-
-/// The SQL of one batch of a purge.
-pub fn purge_batch_sql(spec: &PurgeSpec) -> String {
-    Job::Delete(spec).statement("$1", "$2")
 }
 
 /// Deletes the rows each spec's filter matches, batch by batch as a

@@ -358,6 +358,12 @@ pub fn table_comment(conn: &mut PgConnection, table: &str) -> QueryResult<Option
         .map(|c| c.comment)
 }
 
+/// Whether `table`'s comment is `marker`: the mark a migration that ran
+/// for real leaves for a later one (or its own way down) to read.
+pub fn table_marked(conn: &mut PgConnection, table: &str, marker: &str) -> QueryResult<bool> {
+    Ok(table_comment(conn, table)?.as_deref() == Some(marker))
+}
+
 /// The server's `server_version_num` (180006 for 18.6): what a recipe
 /// that differs by version chooses by, never the version's text.
 pub fn server_version_num(conn: &mut PgConnection) -> QueryResult<u32> {

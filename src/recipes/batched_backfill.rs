@@ -9,7 +9,7 @@ use std::io::Write;
 use diesel::prelude::*;
 
 use super::{NaiveTwin, Recipe, RecipeResult, RunContext, twin_header, with_banner};
-use crate::backfill::{self, BackfillOptions, BackfillSpec};
+use crate::backfill::{self, BackfillOptions, BackfillSpec, Job};
 
 #[derive(Debug)]
 pub struct BatchedBackfill {
@@ -54,23 +54,13 @@ impl BatchedBackfill {
         };
         let mut body = String::new();
         for spec in ordered {
-            let BackfillSpec {
-                table,
-                column,
-                value,
-                ..
-            } = spec;
-            let (set, filter) = if clear {
-                ("NULL", "IS NOT NULL")
+            let BackfillSpec { table, column, .. } = spec;
+            let job = if clear {
+                Job::Clear(spec)
             } else {
-                (*value, "IS NULL")
+                Job::Fill(spec)
             };
-            let walk = walk_twin(
-                table,
-                &format!(
-                    "UPDATE {table} SET {column} = {set} WHERE id > lo AND id <= lo + batch_size AND {column} {filter}"
-                ),
-            );
+            let walk = walk_twin(table, &job.statement("lo", "lo + batch_size"));
             let _ = match self.kept_if.filter(|_| clear) {
                 Some(marker) => write!(
                     body,
@@ -196,11 +186,12 @@ impl Recipe for BatchedBackfill {
 
     fn statements(&self, backwards: bool) -> Option<(String, Vec<String>)> {
         let sql = |spec: &BackfillSpec| {
-            if backwards {
-                backfill::revert_batch_sql(spec)
+            let job = if backwards {
+                Job::Clear(spec)
             } else {
-                backfill::batch_sql(spec)
-            }
+                Job::Fill(spec)
+            };
+            job.statement("$1", "$2")
         };
         Some((
             format!(

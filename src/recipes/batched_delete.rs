@@ -13,7 +13,7 @@ use diesel::prelude::*;
 
 use super::batched_backfill::{loop_twin, unless_marked, walk_options, walk_twin};
 use super::{NaiveTwin, Recipe, RecipeResult, RunContext, with_banner};
-use crate::backfill::{self, PurgeSpec};
+use crate::backfill::{self, Job, PurgeSpec};
 
 #[derive(Debug)]
 pub struct BatchedDelete {
@@ -87,10 +87,7 @@ impl Recipe for BatchedDelete {
             .specs
             .iter()
             .map(|spec| {
-                let statement = format!(
-                    "DELETE FROM {} WHERE id > lo AND id <= lo + batch_size AND {}",
-                    spec.table, spec.filter
-                );
+                let statement = Job::Delete(spec).statement("lo", "lo + batch_size");
                 format!(
                     "    -- {}: {}\n    {}\n",
                     spec.table,
@@ -135,7 +132,10 @@ impl Recipe for BatchedDelete {
                 "For each table, ids walked in ranges of {} (--batch-size), each DELETE committed on its own:",
                 self.default_batch_size
             ),
-            self.specs.iter().map(backfill::purge_batch_sql).collect(),
+            self.specs
+                .iter()
+                .map(|spec| Job::Delete(spec).statement("$1", "$2"))
+                .collect(),
         ))
     }
 

@@ -153,10 +153,9 @@ where
 /// ran for real did the recipe's work there, and its own way down undoes
 /// it, so the recipe's way down leaves the table alone.
 fn marked(conn: &mut PgConnection, table: &str, marker: Option<&str>) -> QueryResult<bool> {
-    match marker {
-        Some(marker) => Ok(crate::db::table_comment(conn, table)?.as_deref() == Some(marker)),
-        None => Ok(false),
-    }
+    marker.map_or(Ok(false), |marker| {
+        crate::db::table_marked(conn, table, marker)
+    })
 }
 
 /// The first lines of every generated twin.

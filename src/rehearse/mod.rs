@@ -343,7 +343,7 @@ pub fn rehearse(
         }
     }
     let postgres = db::server_version(&mut conn)?;
-    let version_num = crate::db::server_version_num(&mut conn)?;
+    let version_num = db::server_version_num(&mut conn)?;
     say(
         out,
         "seeding every table (rows made from the catalog, triggers off):".to_owned(),

@@ -254,7 +254,7 @@ pub fn marked_or_applied(
     marker: &str,
     version: &str,
 ) -> QueryResult<bool> {
-    if crate::db::table_comment(conn, table)?.as_deref() == Some(marker) {
+    if crate::db::table_marked(conn, table, marker)? {
         return Ok(true);
     }
     diesel::sql_query(
