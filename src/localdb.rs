@@ -262,6 +262,13 @@ impl Cluster {
         })
     }
 
+    /// The same cluster run by other binaries (one `--pg` did not choose
+    /// in this process: the cluster a `--pg 13` start left running).
+    pub fn with_binaries(mut self, binaries: Binaries) -> Self {
+        self.binaries = binaries;
+        self
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }
@@ -348,37 +355,70 @@ impl Cluster {
     }
 
     /// Creates this cluster as a hot standby of `primary` (which must be
-    /// running): a base backup over a replication connection, with the
-    /// settings that make it follow the primary by streaming (`-R`); unless
-    /// it exists. Started with [`Cluster::start`], it serves reads on its
-    /// own port and replays what the primary writes.
+    /// running): a base backup over a replication connection, then the
+    /// settings that make it follow the primary by streaming; unless it
+    /// exists. Started with [`Cluster::start`], it serves reads on its own
+    /// port and replays what the primary writes.
     pub fn init_standby_of(&self, primary: &Cluster) -> Result<bool, LocalDbError> {
         if self.data_dir().join("PG_VERSION").is_file() {
             return Ok(false);
         }
         std::fs::create_dir_all(&self.root)?;
         self.run_as.own(&self.root)?;
+        let host = loopback(&primary.host).to_string();
+        let port = primary.port.to_string();
         self.run(
             "a base backup of the primary (pg_basebackup)",
-            self.command("pg_basebackup")
-                .arg("-D")
-                .arg(self.data_dir())
-                .args([
-                    "-h",
-                    &loopback(&primary.host).to_string(),
-                    "-p",
-                    &primary.port.to_string(),
-                    "-U",
-                    &primary.superuser,
-                    "-X",
-                    "stream",
-                    "-R",
-                    "-c",
-                    "fast",
-                    "--no-sync",
-                ]),
+            self.base_backup()?.arg("-D").arg(self.data_dir()).args([
+                "-h",
+                &host,
+                "-p",
+                &port,
+                "-U",
+                &primary.superuser,
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ]),
         )?;
+        // What `pg_basebackup -R` writes, by hand: its connection string
+        // carries every option of its own libpq (17's `sslnegotiation`),
+        // which the walreceiver of an older major rejects
+        let signal = self.data_dir().join("standby.signal");
+        std::fs::write(&signal, "")?;
+        let auto_conf = self.data_dir().join("postgresql.auto.conf");
+        let mut conf = std::fs::OpenOptions::new().append(true).open(&auto_conf)?;
+        writeln!(
+            conf,
+            "primary_conninfo = 'host={host} port={port} user={}'",
+            primary.superuser
+        )?;
+        self.run_as.own(&signal)?;
+        self.run_as.own(&auto_conf)?;
         Ok(true)
+    }
+
+    /// A `pg_basebackup` for this cluster's major: its own, else the
+    /// system's when that is as new (it backs up older servers; npm's 13
+    /// ships the server alone).
+    fn base_backup(&self) -> Result<Command, LocalDbError> {
+        if self.binaries.program("pg_basebackup").is_file() {
+            return Ok(self.command("pg_basebackup"));
+        }
+        let system = Binaries::system()?;
+        let (ours, theirs) = (self.binaries.major()?, system.major()?);
+        if theirs >= ours && system.program("pg_basebackup").is_file() {
+            return Ok(self.run_as.command(&system.program("pg_basebackup")));
+        }
+        Err(LocalDbError::Command {
+            what: "a base backup of the primary".to_owned(),
+            detail: format!(
+                "PostgreSQL {ours}'s binaries have no pg_basebackup, and the system's PostgreSQL \
+                 ({theirs}) has none as new: install the client programs of {ours} or later"
+            ),
+        })
     }
 
     pub fn status(&self) -> Result<Status, LocalDbError> {

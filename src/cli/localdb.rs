@@ -69,13 +69,48 @@ pub fn cluster(project: &Project) -> anyhow::Result<(Cluster, String)> {
     Ok((Cluster::new(root, &host, port, &user)?, database))
 }
 
+/// The cluster `stop` and `status` act on: without `--pg`, the one of
+/// this project's majors that is running (`start --pg 13` left it so),
+/// else the system's.
+fn running_one(project: &Project, default: Cluster, pg: Option<u32>) -> anyhow::Result<Cluster> {
+    if pg.is_some() || matches!(default.status()?, Status::Running { .. }) {
+        return Ok(default);
+    }
+    let prefix = format!("{}-pg", project.name());
+    let Some(parent) = default.root.parent() else {
+        return Ok(default);
+    };
+    let Ok(dirs) = std::fs::read_dir(parent) else {
+        return Ok(default);
+    };
+    for dir in dirs.filter_map(Result::ok) {
+        let name = dir.file_name();
+        let Some(major) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|m| m.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some(binaries) = crate::majors::installed(major) else {
+            continue;
+        };
+        let mut other = default.clone().with_binaries(binaries);
+        other.root = dir.path();
+        if matches!(other.status()?, Status::Running { .. }) {
+            return Ok(other);
+        }
+    }
+    Ok(default)
+}
+
 pub fn run(project: &Project, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     crate::majors::choose(args.pg, out)?;
     let (cluster, database) = cluster(project)?;
     match args.action {
         Action::Start { replica } => start(project, (&cluster, &database), replica, out),
-        Action::Stop => stop(project, &cluster, out),
-        Action::Status => status(&cluster, out),
+        Action::Stop => stop(project, &running_one(project, cluster, args.pg)?, out),
+        Action::Status => status(&running_one(project, cluster, args.pg)?, out),
         Action::Install { major } => {
             crate::majors::install(major, out)?;
             Ok(ExitCode::SUCCESS)
@@ -156,7 +191,8 @@ fn status(cluster: &Cluster, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
             writeln!(
                 out,
-                "running on {}:{}{pid}, data in {}",
+                "{} running on {}:{}{pid}, data in {}",
+                cluster.server_version()?,
                 cluster.host,
                 cluster.port,
                 cluster.data_dir().display()

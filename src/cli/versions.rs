@@ -103,10 +103,24 @@ const HEADER: [&str; 9] = [
     "longest outage",
 ];
 
+/// The standby's columns, when the demo ran with one (`--replica`).
+const STANDBY_HEADER: [&str; 2] = ["standby: risky step", "standby: safe path"];
+
 /// One row per pattern and major, the majors of a pattern together.
 pub fn write_table(out: &mut dyn Write, reports: &[(u32, DemoReport)]) -> std::io::Result<()> {
-    writeln!(out, "| {} |", HEADER.join(" | "))?;
-    writeln!(out, "|---|---|---|---|---:|---:|---|---:|---:|")?;
+    let with_standby = reports.iter().any(|(_, r)| {
+        r.projects
+            .iter()
+            .any(|p| p.steps.iter().any(|s| s.replica.is_some()))
+    });
+    let mut header = HEADER.to_vec();
+    let mut rule = "|---|---|---|---|---:|---:|---|---:|---:|".to_owned();
+    if with_standby {
+        header.extend(STANDBY_HEADER);
+        rule.push_str("---|---|");
+    }
+    writeln!(out, "| {} |", header.join(" | "))?;
+    writeln!(out, "{rule}")?;
     let mut projects: Vec<&str> = Vec::new();
     for (_, report) in reports {
         for project in &report.projects {
@@ -133,7 +147,7 @@ pub fn write_table(out: &mut dyn Write, reports: &[(u32, DemoReport)]) -> std::i
                 .split_whitespace()
                 .nth(1)
                 .unwrap_or(&project.postgres);
-            let row = [
+            let mut row = vec![
                 name.to_owned(),
                 version.to_owned(),
                 risky_lock,
@@ -144,6 +158,9 @@ pub fn write_table(out: &mut dyn Write, reports: &[(u32, DemoReport)]) -> std::i
                 safe_failed,
                 safe_outage,
             ];
+            if with_standby {
+                row.extend([risky.standby_cell(), safe.standby_cell()]);
+            }
             writeln!(out, "| {} |", row.join(" | "))?;
         }
     }

@@ -467,6 +467,16 @@ pub struct Side {
     pub failed: usize,
     pub requests: usize,
     pub outage_ms: f64,
+    /// With a standby (`--replica`): the furthest behind it fell, and the
+    /// reads served from it.
+    pub standby: Option<StandbySide>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StandbySide {
+    pub lag_seconds: f64,
+    pub failed: usize,
+    pub requests: usize,
 }
 
 impl Side {
@@ -477,8 +487,19 @@ impl Side {
             failed: 0,
             requests: 0,
             outage_ms: 0.0,
+            standby: None,
         };
         for step in steps {
+            if let Some(replica) = &step.replica {
+                let standby = side.standby.get_or_insert(StandbySide {
+                    lag_seconds: 0.0,
+                    failed: 0,
+                    requests: 0,
+                });
+                standby.lag_seconds = standby.lag_seconds.max(replica.lag_seconds);
+                standby.failed += replica.reads.failures;
+                standby.requests += replica.reads.requests;
+            }
             if step.lock > side.lock || (step.lock == side.lock && step.lock_held_ms > side.held_ms)
             {
                 side.lock = step.lock;
@@ -505,6 +526,17 @@ impl Side {
             format!("{} of {}", self.failed, self.requests),
             duration(self.outage_ms),
         ]
+    }
+
+    /// The standby's side, in one cell: "0.33 s behind, 0 of 120 reads
+    /// failed" (empty without one).
+    pub fn standby_cell(&self) -> String {
+        self.standby.map_or_else(String::new, |s| {
+            format!(
+                "{:.2} s behind, {} of {} reads failed",
+                s.lag_seconds, s.failed, s.requests
+            )
+        })
     }
 }
 
