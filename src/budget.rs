@@ -295,14 +295,26 @@ struct Waiting {
     seconds: f64,
 }
 
+/// The first `server_version_num` whose `pg_locks` says when a wait
+/// began (`waitstart`).
+const WAITSTART_SINCE: u32 = 140_000;
+
 /// Sessions waiting on a lock `pid` holds (or is ahead of them in the
-/// queue for), and the longest wait so far.
-fn waiting_on(conn: &mut PgConnection, pid: i32) -> QueryResult<Blocked> {
-    let row = diesel::sql_query(
-        "SELECT count(DISTINCT pid)::int4 AS sessions,
-                coalesce(max(extract(epoch FROM clock_timestamp() - waitstart)), 0)::float8 AS seconds
-         FROM pg_locks WHERE NOT granted AND $1 = ANY(pg_blocking_pids(pid))",
-    )
+/// queue for), and the longest wait so far. Before PostgreSQL 14 no view
+/// says when a wait began: there the longest is since the waiting
+/// statement began, which is at least as long.
+fn waiting_on(conn: &mut PgConnection, pid: i32, server_version_num: u32) -> QueryResult<Blocked> {
+    let since = if server_version_num >= WAITSTART_SINCE {
+        "l.waitstart"
+    } else {
+        "a.query_start"
+    };
+    let row = diesel::sql_query(format!(
+        "SELECT count(DISTINCT l.pid)::int4 AS sessions,
+                coalesce(max(extract(epoch FROM clock_timestamp() - {since})), 0)::float8 AS seconds
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE NOT l.granted AND $1 = ANY(pg_blocking_pids(l.pid))"
+    ))
     .bind::<Integer, _>(pid)
     .get_result::<Waiting>(conn)?;
     Ok(Blocked {
@@ -314,13 +326,14 @@ fn waiting_on(conn: &mut PgConnection, pid: i32) -> QueryResult<Blocked> {
 impl Watcher {
     fn start(database_url: &str, pid: i32) -> Result<Self, DbError> {
         let mut conn = db::connect(database_url)?;
+        let version = db::server_version_num(&mut conn)?;
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let thread = {
             let (stop, seen) = (stop.clone(), seen.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let sample = waiting_on(&mut conn, pid);
+                    let sample = waiting_on(&mut conn, pid, version);
                     let Ok(mut so_far) = seen.lock() else { return };
                     match sample {
                         Ok(blocked) => so_far.recent.widen(blocked),

@@ -13,6 +13,11 @@
 //!
 //! `summary` in README.md is the cross-pattern summary; `measured` in a
 //! project's README.md is that project's table from the same run.
+//!
+//! `manage docs --versions target/demo` does the same from one `manage
+//! demo --versions` run (its `pg<MAJOR>/report.json`): `versions` in
+//! README.md is every pattern against every major, one cell each; in
+//! docs/versions.md the whole table; in a project's README.md its rows.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +25,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use crate::cli::versions;
 use crate::demo::report::{self, DemoReport};
 
 #[derive(Debug, clap::Args)]
@@ -27,6 +33,11 @@ pub struct Args {
     /// The demo's report.json to take the figures from
     #[arg(long, value_name = "FILE", default_value = "target/demo/report.json")]
     pub from: PathBuf,
+    /// Instead: a `manage demo --versions` run's report directory (its
+    /// pg<MAJOR>/report.json), for the version tables of the README,
+    /// docs/versions.md and every pattern's page
+    #[arg(long, value_name = "DIR")]
+    pub versions: Option<PathBuf>,
 }
 
 const END: &str = "<!-- /generated -->";
@@ -35,10 +46,14 @@ const END: &str = "<!-- /generated -->";
 fn start(name: &str) -> String {
     let source = match name {
         NAV | PORTS => "the scenario registry",
+        VERSIONS => "one `manage demo --versions` run",
         _ => "one `manage demo` run",
     };
     format!("<!-- generated:{name} by `manage docs` from {source}: do not edit -->")
 }
+
+/// The blocks of a `--versions` run.
+const VERSIONS: &str = "versions";
 
 /// The block at the top of each pattern's page that links the others.
 const NAV: &str = "nav";
@@ -166,7 +181,48 @@ fn rewrite(file: &Path, name: &str, content: &str, out: &mut dyn Write) -> anyho
     Ok(())
 }
 
+/// The README's matrix, docs/versions.md's table and each pattern's rows,
+/// from one `manage demo --versions` run in `dir`.
+fn rewrite_versions(root: &Path, dir: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    let reports = versions::read_runs(dir)?;
+    let provenance = versions::provenance(&reports);
+    let mut matrix = Vec::new();
+    writeln!(
+        matrix,
+        "{provenance} Each cell: the risky step's longest outage (and its failed requests, where any) → the safe path's.\n"
+    )?;
+    versions::write_matrix(&mut matrix, &reports)?;
+    rewrite(
+        &root.join("README.md"),
+        VERSIONS,
+        &String::from_utf8_lossy(&matrix),
+        out,
+    )?;
+    let mut table = Vec::new();
+    writeln!(table, "{provenance}\n")?;
+    versions::write_table(&mut table, &reports, None)?;
+    rewrite(
+        &root.join("docs/versions.md"),
+        VERSIONS,
+        &String::from_utf8_lossy(&table),
+        out,
+    )?;
+    for scenario in crate::scenarios::all() {
+        let mut rows = Vec::new();
+        writeln!(rows, "{provenance}\n")?;
+        versions::write_table(&mut rows, &reports, Some(scenario.project))?;
+        let page = root.join(scenario.project).join("README.md");
+        rewrite(&page, VERSIONS, &String::from_utf8_lossy(&rows), out)?;
+    }
+    Ok(())
+}
+
 pub fn run(root: &Path, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.versions {
+        rewrite_from_registry(root, out)?;
+        rewrite_versions(root, &root.join(dir), out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let from = root.join(&args.from);
     let report: DemoReport = serde_json::from_slice(
         &std::fs::read(&from)

@@ -188,6 +188,7 @@ fn the_demo_runs_on_postgresql_13_and_18_with_a_standby_and_tabulates_both() {
     );
     assert!(output.status.success(), "{said}");
     let table = std::fs::read_to_string(dir.path().join("versions.md")).unwrap();
+    let mut versions = Vec::new();
     for major in ["13", "18"] {
         let report: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join(format!("pg{major}/report.json"))).unwrap(),
@@ -199,6 +200,7 @@ fn the_demo_runs_on_postgresql_13_and_18_with_a_standby_and_tabulates_both() {
             "{major}: {postgres}"
         );
         let version = postgres.split_whitespace().nth(1).unwrap();
+        versions.push(version.to_owned());
         // the risky step's rewrite, on each (its lock, at 2,000 rows, may
         // be shorter than the monitor's 10 ms), and the standby's readers
         // on both sides
@@ -210,6 +212,54 @@ fn the_demo_runs_on_postgresql_13_and_18_with_a_standby_and_tabulates_both() {
             }),
             "{table}"
         );
+    }
+    // `manage docs --versions` writes the run into a copy of the lab's
+    // docs: the README's matrix (a column per major), the whole table in
+    // docs/versions.md, each pattern's rows on its page
+    let lab = Project::new();
+    let docs_root = lab.path.parent().unwrap();
+    let mut pages = vec![
+        "README.md".to_owned(),
+        "docs/versions.md".to_owned(),
+        "docs/commands.md".to_owned(),
+    ];
+    // each page, and each project's .env (docs/commands.md lists their ports)
+    for scenario in risky_migrations::scenarios::all() {
+        pages.push(format!("{}/README.md", scenario.project));
+        pages.push(format!("{}/.env", scenario.project));
+    }
+    for page in &pages {
+        let to = docs_root.join(page);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root().join(page), to).unwrap();
+    }
+    let docs = lab.manage(&["docs", "--versions", dir.path().to_str().unwrap()]);
+    assert!(
+        docs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&docs.stderr)
+    );
+    let read = |page: &str| std::fs::read_to_string(docs_root.join(page)).unwrap();
+    let readme = read("README.md");
+    assert!(
+        readme.contains(&format!("| pattern | {} |", versions.join(" | "))),
+        "{readme}"
+    );
+    assert!(
+        readme
+            .lines()
+            .any(|l| l.starts_with(&format!("| {PROJECT} |")) && l.matches(" → ").count() == 2),
+        "{readme}"
+    );
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| proj")).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    let (whole, page) = (
+        read("docs/versions.md"),
+        read(&format!("{PROJECT}/README.md")),
+    );
+    for row in rows {
+        assert!(whole.contains(row), "{whole}");
+        assert!(page.contains(row), "{page}");
     }
     let refused = Command::new(env!("CARGO_BIN_EXE_manage"))
         .current_dir(root())
@@ -226,7 +276,8 @@ fn the_demo_runs_on_postgresql_13_and_18_with_a_standby_and_tabulates_both() {
 }
 
 /// The test clusters run the major RISKY_MIGRATIONS_TEST_PG asks for (how
-/// CI runs the scenario tests on 13, 16 and 18), else the system's.
+/// CI runs every integration test on 13 and 18, and the scenario tests on
+/// 16), else the system's.
 #[test]
 fn the_test_clusters_run_the_major_asked_for() {
     let db = crate::support::TestDb::new(PROJ04);
