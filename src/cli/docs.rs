@@ -198,21 +198,26 @@ fn rewrite_versions(root: &Path, dir: &Path, out: &mut dyn Write) -> anyhow::Res
         &String::from_utf8_lossy(&matrix),
         out,
     )?;
-    let mut table = Vec::new();
-    writeln!(table, "{provenance}\n")?;
-    versions::write_table(&mut table, &reports, None)?;
-    rewrite(
-        &root.join("docs/versions.md"),
-        VERSIONS,
-        &String::from_utf8_lossy(&table),
-        out,
-    )?;
-    for scenario in crate::scenarios::all() {
-        let mut rows = Vec::new();
-        writeln!(rows, "{provenance}\n")?;
-        versions::write_table(&mut rows, &reports, Some(scenario.project))?;
-        let page = root.join(scenario.project).join("README.md");
-        rewrite(&page, VERSIONS, &String::from_utf8_lossy(&rows), out)?;
+    // the whole table, then each pattern's rows on its page
+    let pages = crate::scenarios::all()
+        .iter()
+        .map(|s| (root.join(s.project).join("README.md"), Some(s.project)));
+    for (file, only) in std::iter::once((root.join("docs/versions.md"), None)).chain(pages) {
+        let mut table = Vec::new();
+        writeln!(table, "{provenance}\n")?;
+        let ran = |name: &str| {
+            reports
+                .iter()
+                .any(|(_, r)| r.projects.iter().any(|p| p.project == name))
+        };
+        match only {
+            Some(name) if !ran(name) => writeln!(
+                table,
+                "{name} was not in this run: `manage demo --versions 13,14,15,16,17,18 --project {name}` measures it"
+            )?,
+            _ => versions::write_table(&mut table, &reports, only)?,
+        }
+        rewrite(&file, VERSIONS, &String::from_utf8_lossy(&table), out)?;
     }
     Ok(())
 }
