@@ -156,6 +156,7 @@ pub fn provenance(reports: &[(u32, DemoReport)]) -> String {
         .iter()
         .map(|(_, r)| r.generated_at.split('T').next().unwrap_or(&r.generated_at))
         .collect();
+    dates.sort_unstable();
     dates.dedup();
     let rows = reports
         .iter()
@@ -207,10 +208,12 @@ fn patterns(reports: &[(u32, DemoReport)]) -> Vec<&str> {
 /// path's: the README's matrix.
 pub fn write_matrix(out: &mut dyn Write, reports: &[(u32, DemoReport)]) -> std::io::Result<()> {
     let mut header = vec!["pattern".to_owned()];
-    for (_, run) in reports {
-        if let Some(p) = run.projects.first() {
-            header.push(version(&p.postgres).to_owned());
-        }
+    for (major, run) in reports {
+        header.push(
+            run.projects
+                .first()
+                .map_or_else(|| major.to_string(), |p| version(&p.postgres).to_owned()),
+        );
     }
     writeln!(out, "| {} |", header.join(" | "))?;
     writeln!(out, "|---|{}", "---|".repeat(header.len() - 1))?;
