@@ -299,24 +299,29 @@ struct Waiting {
 /// began (`waitstart`).
 const WAITSTART_SINCE: u32 = 140_000;
 
-/// Sessions waiting on a lock `pid` holds (or is ahead of them in the
-/// queue for), and the longest wait so far. Before PostgreSQL 14 no view
-/// says when a wait began: there the longest is since the waiting
-/// statement began, which is at least as long.
-fn waiting_on(conn: &mut PgConnection, pid: i32, server_version_num: u32) -> QueryResult<Blocked> {
+/// The query for the sessions waiting on a lock `$1` holds (or is ahead
+/// of them in the queue for), and the longest wait so far. Before
+/// PostgreSQL 14 no view says when a wait began: there the longest is
+/// since the waiting statement began, which is at least as long.
+fn waiting_sql(server_version_num: u32) -> String {
     let since = if server_version_num >= WAITSTART_SINCE {
         "l.waitstart"
     } else {
         "a.query_start"
     };
-    let row = diesel::sql_query(format!(
+    format!(
         "SELECT count(DISTINCT l.pid)::int4 AS sessions,
                 coalesce(max(extract(epoch FROM clock_timestamp() - {since})), 0)::float8 AS seconds
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE NOT l.granted AND $1 = ANY(pg_blocking_pids(l.pid))"
-    ))
-    .bind::<Integer, _>(pid)
-    .get_result::<Waiting>(conn)?;
+    )
+}
+
+/// What [`waiting_sql`] finds for `pid`.
+fn waiting_on(conn: &mut PgConnection, sql: &str, pid: i32) -> QueryResult<Blocked> {
+    let row = diesel::sql_query(sql)
+        .bind::<Integer, _>(pid)
+        .get_result::<Waiting>(conn)?;
     Ok(Blocked {
         sessions: u32::try_from(row.sessions).unwrap_or(0),
         longest: Duration::from_secs_f64(row.seconds.max(0.0)),
@@ -326,14 +331,14 @@ fn waiting_on(conn: &mut PgConnection, pid: i32, server_version_num: u32) -> Que
 impl Watcher {
     fn start(database_url: &str, pid: i32) -> Result<Self, DbError> {
         let mut conn = db::connect(database_url)?;
-        let version = db::server_version_num(&mut conn)?;
+        let sql = waiting_sql(db::server_version_num(&mut conn)?);
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let thread = {
             let (stop, seen) = (stop.clone(), seen.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let sample = waiting_on(&mut conn, pid, version);
+                    let sample = waiting_on(&mut conn, &sql, pid);
                     let Ok(mut so_far) = seen.lock() else { return };
                     match sample {
                         Ok(blocked) => so_far.recent.widen(blocked),

@@ -182,16 +182,19 @@ fn rewrite(file: &Path, name: &str, content: &str, out: &mut dyn Write) -> anyho
 }
 
 /// The README's matrix, docs/versions.md's table and each pattern's rows,
-/// from one `manage demo --versions` run in `dir`.
-fn rewrite_versions(root: &Path, dir: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let reports = versions::read_runs(dir)?;
-    let provenance = versions::provenance(&reports);
+/// from one `manage demo --versions` run's reports.
+fn rewrite_versions(
+    root: &Path,
+    reports: &[(u32, DemoReport)],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let provenance = versions::provenance(reports);
     let mut matrix = Vec::new();
     writeln!(
         matrix,
         "{provenance} Each cell: the risky step's longest outage (and its failed requests, where any) → the safe path's.\n"
     )?;
-    versions::write_matrix(&mut matrix, &reports)?;
+    versions::write_matrix(&mut matrix, reports)?;
     rewrite(
         &root.join("README.md"),
         VERSIONS,
@@ -202,20 +205,20 @@ fn rewrite_versions(root: &Path, dir: &Path, out: &mut dyn Write) -> anyhow::Res
     let pages = crate::scenarios::all()
         .iter()
         .map(|s| (root.join(s.project).join("README.md"), Some(s.project)));
+    let ran = |name: &str| {
+        reports
+            .iter()
+            .any(|(_, r)| r.projects.iter().any(|p| p.project == name))
+    };
     for (file, only) in std::iter::once((root.join("docs/versions.md"), None)).chain(pages) {
         let mut table = Vec::new();
         writeln!(table, "{provenance}\n")?;
-        let ran = |name: &str| {
-            reports
-                .iter()
-                .any(|(_, r)| r.projects.iter().any(|p| p.project == name))
-        };
         match only {
             Some(name) if !ran(name) => writeln!(
                 table,
                 "{name} was not in this run: `manage demo --versions 13,14,15,16,17,18 --project {name}` measures it"
             )?,
-            _ => versions::write_table(&mut table, &reports, only)?,
+            _ => versions::write_table(&mut table, reports, only)?,
         }
         rewrite(&file, VERSIONS, &String::from_utf8_lossy(&table), out)?;
     }
@@ -224,8 +227,10 @@ fn rewrite_versions(root: &Path, dir: &Path, out: &mut dyn Write) -> anyhow::Res
 
 pub fn run(root: &Path, args: Args, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.versions {
+        // read before anything is written: a bad directory changes nothing
+        let reports = versions::read_runs(&root.join(dir))?;
         rewrite_from_registry(root, out)?;
-        rewrite_versions(root, &root.join(dir), out)?;
+        rewrite_versions(root, &reports, out)?;
         return Ok(ExitCode::SUCCESS);
     }
     let from = root.join(&args.from);

@@ -4,6 +4,7 @@
 //! localdb install MAJOR` fetches one ([`crate::majors`]).
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::Project;
@@ -55,48 +56,42 @@ pub fn replica(project: &Project, primary: &Cluster) -> anyhow::Result<Cluster> 
     )?)
 }
 
-/// The project's cluster: `target/localdb/<project>/` at the repository
-/// root, `<project>-pg<major>/` for another major (a data directory is one
-/// major's).
+/// Where the project's cluster of `major` lives: `target/localdb/<project>/`
+/// at the repository root for the system's, `<project>-pg<major>/` for an
+/// installed major (a data directory is one major's).
+fn cluster_root(project: &Project, installed_major: Option<u32>) -> PathBuf {
+    let name = match installed_major {
+        Some(major) => format!("{}-pg{major}", project.name()),
+        None => project.name().to_owned(),
+    };
+    project.root().join("target").join("localdb").join(name)
+}
+
+/// The project's cluster, of the major `--pg` chose.
 pub fn cluster(project: &Project) -> anyhow::Result<(Cluster, String)> {
     let (host, port, user, database) = localdb::url_parts(&project.database_url)?;
     // `--pg` chose the system's binaries where they are that major
-    let name = match localdb::Binaries::chosen().filter(|b| b.lib.is_some()) {
-        Some(installed) => format!("{}-pg{}", project.name(), installed.major()?),
-        None => project.name().to_owned(),
+    let installed = match localdb::Binaries::chosen().filter(|b| b.lib.is_some()) {
+        Some(binaries) => Some(binaries.major()?),
+        None => None,
     };
-    let root = project.root().join("target").join("localdb").join(name);
+    let root = cluster_root(project, installed);
     Ok((Cluster::new(root, &host, port, &user)?, database))
 }
 
 /// The cluster `stop` and `status` act on: without `--pg`, the one of
-/// this project's majors that is running (`start --pg 13` left it so),
-/// else the system's.
+/// this project's installed majors that is running (`start --pg 13` left
+/// it so), else the system's.
 fn running_one(project: &Project, default: Cluster, pg: Option<u32>) -> anyhow::Result<Cluster> {
     if pg.is_some() || matches!(default.status()?, Status::Running { .. }) {
         return Ok(default);
     }
-    let prefix = format!("{}-pg", project.name());
-    let Some(parent) = default.root.parent() else {
-        return Ok(default);
-    };
-    let Ok(dirs) = std::fs::read_dir(parent) else {
-        return Ok(default);
-    };
-    for dir in dirs.filter_map(Result::ok) {
-        let name = dir.file_name();
-        let Some(major) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|m| m.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for major in crate::majors::SUPPORTED {
         let Some(binaries) = crate::majors::installed(major) else {
             continue;
         };
         let mut other = default.clone().with_binaries(binaries);
-        other.root = dir.path();
+        other.root = cluster_root(project, Some(major));
         if matches!(other.status()?, Status::Running { .. }) {
             return Ok(other);
         }

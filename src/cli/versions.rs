@@ -41,7 +41,7 @@ pub fn run(majors: &[u32], report_dir: &Path, out: &mut dyn Write) -> anyhow::Re
     for &major in majors {
         writeln!(out, "\n=== PostgreSQL {major}")?;
         out.flush()?;
-        let dir = report_dir.join(format!("pg{major}"));
+        let dir = major_dir(report_dir, major);
         let status = Command::new(&exe)
             .args(&args)
             .arg("--pg")
@@ -87,6 +87,11 @@ pub fn run(majors: &[u32], report_dir: &Path, out: &mut dyn Write) -> anyhow::Re
     Ok(ExitCode::FAILURE)
 }
 
+/// Where one major's demo of a `--versions` run writes its report.
+fn major_dir(report_dir: &Path, major: u32) -> PathBuf {
+    report_dir.join(format!("pg{major}"))
+}
+
 /// One major's report in a `--versions` run's directory, if it wrote one.
 fn read_report(dir: &Path) -> anyhow::Result<Option<DemoReport>> {
     let file = dir.join("report.json");
@@ -102,18 +107,9 @@ fn read_report(dir: &Path) -> anyhow::Result<Option<DemoReport>> {
 /// under `dir`), by major: for `manage docs --versions`. Refused where
 /// one was interrupted, or where they are not of one size.
 pub fn read_runs(dir: &Path) -> anyhow::Result<Vec<(u32, DemoReport)>> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     let mut runs = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let Some(major) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("pg"))
-            .and_then(|m| m.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Some(report) = read_report(&entry.path())? else {
+    for major in crate::majors::SUPPORTED {
+        let Some(report) = read_report(&major_dir(dir, major))? else {
             continue;
         };
         if let Some(during) = &report.interrupted {
@@ -124,7 +120,6 @@ pub fn read_runs(dir: &Path) -> anyhow::Result<Vec<(u32, DemoReport)>> {
         }
         runs.push((major, report));
     }
-    runs.sort_by_key(|(major, _)| *major);
     if runs.is_empty() {
         anyhow::bail!(
             "{} holds no pg<MAJOR>/report.json: run `manage demo --versions 13,14,15,16,17,18` first",

@@ -21,16 +21,10 @@ fn stderr_of(child: &mut Child) -> String {
 
 /// Ends the session a killed `manage` left behind, waiting until it is gone.
 fn end_orphans(db: &TestDb) {
-    let orphans = "FROM pg_stat_activity
-         WHERE application_name = 'risky_migrations migrate' AND datname = current_database()";
-    db.scalar(&format!(
-        "SELECT count(pg_terminate_backend(pid)) {orphans}"
-    ));
-    // it only signals them (the form that waits for their exit is 14's):
-    // wait until they are gone
-    while db.scalar(&format!("SELECT count(*) {orphans}")) > 0 {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    db.end_sessions(
+        "FROM pg_stat_activity
+         WHERE application_name = 'risky_migrations migrate' AND datname = current_database()",
+    );
 }
 
 /// The server really speaks `lang`: what the lab is tested against.

@@ -462,6 +462,19 @@ impl TestDb {
         db
     }
 
+    /// Ends the sessions `sessions` selects (`FROM pg_stat_activity WHERE
+    /// ..`) and waits until they are gone: how many it ended.
+    pub fn end_sessions(&self, sessions: &str) -> i64 {
+        let ended = self.scalar(&format!(
+            "SELECT count(pg_terminate_backend(pid)) {sessions}"
+        ));
+        // it only signals them (the form that waits for their exit is 14's)
+        while self.scalar(&format!("SELECT count(*) {sessions}")) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        ended
+    }
+
     /// Runs `sql`, which must succeed.
     pub fn exec(&self, sql: &str) {
         self.try_exec(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
